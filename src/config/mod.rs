@@ -1,0 +1,1 @@
+//! nats-server conf format and typed options.

@@ -1,0 +1,1 @@
+//! Pure byte-level protocol parsers and writers.
