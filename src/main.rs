@@ -1,1 +1,119 @@
-fn main(){}
+//! The `tracebus` binary: flags → options → `Server::start`, logging, pid file,
+//! signals. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use tracebus::config::cli::Cli;
+use tracebus::config::Options;
+use tracebus::server::Server;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_args();
+    if cli.test_config {
+        return cli.run_config_test();
+    }
+    let opts = match cli.into_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("tracebus: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = init_logging(&opts) {
+        eprintln!("tracebus: cannot open log file: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tracebus: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(opts))
+}
+
+async fn run(opts: Options) -> ExitCode {
+    let pid_file = opts.pid_file.clone();
+    let server = match Server::start(opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(path) = &pid_file {
+        if let Err(e) = std::fs::write(path, std::process::id().to_string()) {
+            tracing::error!("cannot write pid file {}: {e}", path.display());
+            server.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    }
+    wait_for_stop_signal().await;
+    server.shutdown().await;
+    if let Some(path) = &pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install SIGTERM handler: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Trapped \"interrupt\" signal"),
+        _ = term.recv() => tracing::info!("Trapped \"terminated\" signal"),
+    }
+}
+
+fn init_logging(opts: &Options) -> std::io::Result<()> {
+    let level = if opts.trace {
+        "trace"
+    } else if opts.debug {
+        "debug"
+    } else {
+        "info"
+    };
+    let filter = EnvFilter::try_from_env("TRACEBUS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match (&opts.log_file, opts.logtime) {
+        (Some(path), true) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        (Some(path), false) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            builder
+                .with_ansi(false)
+                .without_time()
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        (None, true) => builder.with_writer(std::io::stderr).init(),
+        (None, false) => builder.without_time().with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}

@@ -1,0 +1,728 @@
+//! One client connection's life: INFO, CONNECT and auth, the read loop driving the
+//! pure parser, delivery into other connections' outbound queues, the ping timer,
+//! and teardown.
+//!
+//! The read loop owns everything that only this connection touches (its subscription
+//! map, its match cache, its list of subscribers to wake) so the hot path takes no
+//! lock but the subscriber's outbound lock for the memcpy.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::protocol::client::{
+    parse, write_err, write_hmsg, write_msg, ClientOp, Limits, ParseError, Parsed,
+    NO_RESPONDERS_HDR, OK, PING, PONG,
+};
+use crate::protocol::connect::{parse_connect, ConnectInfo};
+use crate::protocol::info::parse_info;
+use crate::subject::{is_valid_literal_subject, is_valid_queue, is_valid_subject, subject_matches};
+use crate::sublist::{LocalMatchCache, MatchResult};
+
+use super::account::Account;
+use super::outbound::{Outbound, OutboundFailure, Queued};
+use super::subscription::{Admit, SubRef, Subscription};
+use super::ServerShared;
+
+/// Read buffer size; grows for payloads larger than this.
+const READ_CAPACITY: usize = 64 * 1024;
+/// Entries kept in the per-connection match cache.
+const LOCAL_CACHE_ENTRIES: usize = 256;
+/// Bound on how long teardown waits for queued bytes (e.g. a final -ERR) to leave.
+const FINAL_FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+/// The part of a connection that other tasks touch: its outbound queue (publishers
+/// deliver into it) and a kill switch (shutdown, lame duck).
+pub struct ClientShared {
+    /// Server-unique connection id (INFO `client_id`).
+    pub id: u64,
+    /// Queue of bytes for this connection's socket.
+    pub out: Outbound,
+    /// Whether this connection accepts HMSG (CONNECT `headers`).
+    headers: AtomicBool,
+    kill: Notify,
+    killed: AtomicBool,
+}
+
+impl ClientShared {
+    fn new(id: u64, max_pending: usize) -> Self {
+        ClientShared {
+            id,
+            out: Outbound::new(max_pending),
+            headers: AtomicBool::new(false),
+            kill: Notify::new(),
+            killed: AtomicBool::new(false),
+        }
+    }
+
+    /// Asks the connection to close (server shutdown). Queued bytes are still written.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill.notify_one();
+    }
+
+    #[inline]
+    fn wants_headers(&self) -> bool {
+        self.headers.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a connection ended; logged at debug level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    ClientClosed,
+    ReadError,
+    ProtocolViolation,
+    MaxPayloadExceeded,
+    MaxControlLineExceeded,
+    AuthenticationViolation,
+    AuthenticationTimeout,
+    StaleConnection,
+    SlowConsumerPendingBytes,
+    SlowConsumerWriteDeadline,
+    WriteError,
+    MaxConnectionsExceeded,
+    ServerShutdown,
+}
+
+/// A failure that ends the connection, optionally after an `-ERR`.
+struct Close {
+    err: Option<&'static str>,
+    reason: CloseReason,
+}
+
+impl Close {
+    fn with_err(err: &'static str, reason: CloseReason) -> Self {
+        Close {
+            err: Some(err),
+            reason,
+        }
+    }
+
+    /// nats-server closes on some protocol errors without any `-ERR`.
+    fn silent(reason: CloseReason) -> Self {
+        Close { err: None, reason }
+    }
+}
+
+/// Entry point for an accepted socket.
+pub(crate) async fn run(server: Arc<ServerShared>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let id = server.next_client_id();
+    let shared = Arc::new(ClientShared::new(id, server.opts.max_pending));
+    let (mut reader, writer) = stream.into_split();
+
+    let flusher = {
+        let shared = shared.clone();
+        let deadline = server.opts.write_deadline;
+        tokio::spawn(async move { shared.out.run_flusher(writer, deadline).await })
+    };
+
+    let nonce: Option<String> = None;
+    let info = server.info_line(id, peer, nonce.as_deref());
+    shared.out.send_now(info.as_bytes());
+
+    if !server.register_client(&shared) {
+        shared
+            .out
+            .send_now(&err_line("maximum connections exceeded"));
+        shared.out.close();
+        tracing::debug!(
+            "{peer} - cid:{id} - closed: {:?}",
+            CloseReason::MaxConnectionsExceeded
+        );
+        let _ = tokio::time::timeout(FINAL_FLUSH_WAIT, flusher).await;
+        return;
+    }
+    tracing::debug!("{peer} - cid:{id} - client connection created");
+
+    let account = server.global_account.clone();
+    account.add_client();
+    let mut conn = Conn {
+        server: server.clone(),
+        shared: shared.clone(),
+        account,
+        peer,
+        subs: HashMap::new(),
+        cache: LocalMatchCache::new(LOCAL_CACHE_ENTRIES),
+        to_wake: Vec::new(),
+        to_remove: Vec::new(),
+        opts: ConnectInfo::default(),
+        connected: false,
+        pings_out: 0,
+        trace: server.opts.trace,
+        limits: Limits {
+            max_control_line: server.opts.max_control_line,
+            max_payload: server.opts.max_payload,
+        },
+    };
+
+    let reason = conn.read_loop(&mut reader).await;
+    conn.teardown(reason);
+    drop(conn);
+    server.unregister_client(id);
+    let _ = tokio::time::timeout(FINAL_FLUSH_WAIT, flusher).await;
+}
+
+fn err_line(text: &str) -> Vec<u8> {
+    let mut b = BytesMut::with_capacity(text.len() + 10);
+    write_err(&mut b, text);
+    b.to_vec()
+}
+
+/// State owned by the connection's read task.
+struct Conn {
+    server: Arc<ServerShared>,
+    shared: Arc<ClientShared>,
+    account: Arc<Account>,
+    peer: SocketAddr,
+    subs: HashMap<Box<[u8]>, Arc<Subscription>>,
+    cache: LocalMatchCache<SubRef>,
+    /// Subscribers whose flusher must be woken at the end of this read batch.
+    to_wake: Vec<Arc<ClientShared>>,
+    /// Subscriptions that reached their auto-unsubscribe limit during this batch.
+    to_remove: Vec<SubRef>,
+    opts: ConnectInfo,
+    connected: bool,
+    pings_out: u32,
+    trace: bool,
+    limits: Limits,
+}
+
+impl Conn {
+    async fn read_loop(&mut self, reader: &mut tokio::net::tcp::OwnedReadHalf) -> CloseReason {
+        let opts = &self.server.opts;
+        let mut buf = BytesMut::with_capacity(READ_CAPACITY);
+        let ping_interval = opts.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let auth_deadline = if self.server.auth_required() {
+            Some(Instant::now() + opts.authorization.timeout)
+        } else {
+            None
+        };
+        let auth_sleep = tokio::time::sleep_until(auth_deadline.unwrap_or_else(Instant::now));
+        tokio::pin!(auth_sleep);
+
+        loop {
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(READ_CAPACITY);
+            }
+            let awaiting_auth = auth_deadline.is_some() && !self.connected;
+            tokio::select! {
+                biased;
+                _ = self.shared.kill.notified() => {
+                    return CloseReason::ServerShutdown;
+                }
+                _ = self.shared.out.wait_done() => {
+                    return match self.shared.out.failure() {
+                        Some(OutboundFailure::SlowConsumerPending) => CloseReason::SlowConsumerPendingBytes,
+                        Some(OutboundFailure::SlowConsumerDeadline) => CloseReason::SlowConsumerWriteDeadline,
+                        _ => CloseReason::WriteError,
+                    };
+                }
+                _ = &mut auth_sleep, if awaiting_auth => {
+                    return self.close_with(Close::with_err("Authentication Timeout", CloseReason::AuthenticationTimeout));
+                }
+                _ = ping.tick() => {
+                    if self.pings_out + 1 > self.server.opts.ping_max {
+                        return self.close_with(Close::with_err("Stale Connection", CloseReason::StaleConnection));
+                    }
+                    self.pings_out += 1;
+                    self.shared.out.send_now(PING);
+                }
+                r = reader.read_buf(&mut buf) => {
+                    match r {
+                        Ok(0) => return CloseReason::ClientClosed,
+                        Err(_) => return CloseReason::ReadError,
+                        Ok(_) => {}
+                    }
+                    let result = self.process(&mut buf);
+                    self.end_batch();
+                    if let Err(close) = result {
+                        return self.close_with(close);
+                    }
+                }
+            }
+            if self.shared.killed.load(Ordering::Acquire) {
+                return CloseReason::ServerShutdown;
+            }
+        }
+    }
+
+    /// Parses and handles every complete op in `buf`, leaving a partial op in place.
+    fn process(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
+        let mut pos = 0;
+        let result = loop {
+            if !self.connected && self.server.auth_required() {
+                // nats-server decides on the first byte: anything but a CONNECT
+                // before authenticating is a violation, garbage included.
+                if let Some(&b) = buf.get(pos) {
+                    if b != b'C' && b != b'c' {
+                        break Err(Close::with_err(
+                            "Authorization Violation",
+                            CloseReason::AuthenticationViolation,
+                        ));
+                    }
+                }
+            }
+            match parse(&buf[pos..], &self.limits) {
+                Ok(Parsed::Op { op, consumed }) => {
+                    if let Err(e) = self.handle(op) {
+                        break Err(e);
+                    }
+                    pos += consumed;
+                }
+                Ok(Parsed::Incomplete { need }) => {
+                    if let Some(need) = need {
+                        let have = buf.len() - pos;
+                        if need > have {
+                            buf.reserve(need - have);
+                        }
+                    }
+                    break Ok(());
+                }
+                Err(e) => break Err(self.parse_failure(&e, &buf[pos..])),
+            }
+        };
+        buf.advance(pos);
+        result
+    }
+
+    fn parse_failure(&self, e: &ParseError, rest: &[u8]) -> Close {
+        let snip = &rest[..rest.len().min(64)];
+        tracing::debug!(
+            "{} - cid:{} - protocol error: {e} (near {:?})",
+            self.peer,
+            self.shared.id,
+            String::from_utf8_lossy(snip)
+        );
+        let reason = match e {
+            ParseError::MaxPayload { .. } => CloseReason::MaxPayloadExceeded,
+            ParseError::MaxControlLine => CloseReason::MaxControlLineExceeded,
+            _ => CloseReason::ProtocolViolation,
+        };
+        Close {
+            err: e.err_text(),
+            reason,
+        }
+    }
+
+    fn close_with(&mut self, close: Close) -> CloseReason {
+        if let Some(text) = close.err {
+            self.shared.out.send_now(&err_line(text));
+        }
+        close.reason
+    }
+
+    /// Handles one op. Errors end the connection; non-fatal errors are sent here.
+    fn handle(&mut self, op: ClientOp<'_>) -> Result<(), Close> {
+        if self.trace {
+            self.trace_op(&op);
+        }
+        if !self.connected && self.server.auth_required() && !matches!(op, ClientOp::Connect(_)) {
+            return Err(Close::with_err(
+                "Authorization Violation",
+                CloseReason::AuthenticationViolation,
+            ));
+        }
+        match op {
+            ClientOp::Pub {
+                subject,
+                reply,
+                payload,
+            } => {
+                self.publish(subject, reply, None, payload);
+                self.ok();
+            }
+            ClientOp::HPub {
+                subject,
+                reply,
+                headers,
+                payload,
+            } => {
+                if !self.opts.headers {
+                    // nats-server refuses HPUB from a client that did not agree to headers.
+                    return Err(Close::silent(CloseReason::ProtocolViolation));
+                }
+                let headers = (!headers.is_empty()).then_some(headers);
+                self.publish(subject, reply, headers, payload);
+                self.ok();
+            }
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.subscribe(subject, queue, sid),
+            ClientOp::Unsub { sid, max } => {
+                self.unsubscribe(sid, max);
+                self.ok();
+            }
+            ClientOp::Ping => self.shared.out.send_now(PONG),
+            ClientOp::Pong => self.pings_out = 0,
+            ClientOp::Connect(json) => self.connect(json)?,
+            ClientOp::Info(json) => {
+                if parse_info(json).is_err() {
+                    return Err(Close::silent(CloseReason::ProtocolViolation));
+                }
+            }
+            ClientOp::Ok => {}
+            // A client has no business sending -ERR; nats-server drops it silently.
+            ClientOp::Err(_) => return Err(Close::silent(CloseReason::ProtocolViolation)),
+        }
+        Ok(())
+    }
+
+    fn trace_op(&self, op: &ClientOp<'_>) {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let text = match op {
+            ClientOp::Pub {
+                subject,
+                reply,
+                payload,
+            } => format!(
+                "PUB {} {}{}",
+                s(subject),
+                reply.map(|r| s(r) + " ").unwrap_or_default(),
+                payload.len()
+            ),
+            ClientOp::HPub {
+                subject,
+                reply,
+                headers,
+                payload,
+            } => format!(
+                "HPUB {} {}{} {}",
+                s(subject),
+                reply.map(|r| s(r) + " ").unwrap_or_default(),
+                headers.len(),
+                headers.len() + payload.len()
+            ),
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => format!(
+                "SUB {} {}{}",
+                s(subject),
+                queue.map(|q| s(q) + " ").unwrap_or_default(),
+                s(sid)
+            ),
+            ClientOp::Unsub { sid, max } => format!(
+                "UNSUB {}{}",
+                s(sid),
+                max.map(|m| format!(" {m}")).unwrap_or_default()
+            ),
+            ClientOp::Connect(json) => format!("CONNECT {}", redact_connect(json)),
+            ClientOp::Ping => "PING".into(),
+            ClientOp::Pong => "PONG".into(),
+            ClientOp::Info(_) => "INFO".into(),
+            ClientOp::Ok => "+OK".into(),
+            ClientOp::Err(e) => format!("-ERR {}", s(e)),
+        };
+        tracing::trace!("{} - cid:{} - <<- [{text}]", self.peer, self.shared.id);
+    }
+
+    #[inline]
+    fn ok(&self) {
+        if self.opts.verbose {
+            self.shared.out.send_now(OK);
+        }
+    }
+
+    fn connect(&mut self, json: &[u8]) -> Result<(), Close> {
+        let info = match parse_connect(json) {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::debug!("{} - cid:{} - bad CONNECT: {e}", self.peer, self.shared.id);
+                return Err(Close {
+                    err: e.err_text(),
+                    reason: CloseReason::ProtocolViolation,
+                });
+            }
+        };
+        if self.server.auth_required() && !self.connected {
+            if let Err(why) = self.server.authenticate(&info) {
+                tracing::warn!(
+                    "{} - cid:{} - authentication failed: {why}",
+                    self.peer,
+                    self.shared.id
+                );
+                return Err(Close::with_err(
+                    "Authorization Violation",
+                    CloseReason::AuthenticationViolation,
+                ));
+            }
+        }
+        if let Err(e) = info.validate() {
+            tracing::debug!("{} - cid:{} - bad CONNECT: {e}", self.peer, self.shared.id);
+            return Err(Close {
+                err: e.err_text(),
+                reason: CloseReason::ProtocolViolation,
+            });
+        }
+        self.shared.headers.store(info.headers, Ordering::Relaxed);
+        self.opts = info;
+        self.connected = true;
+        self.ok();
+        Ok(())
+    }
+
+    fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+        if !is_valid_subject(subject) || queue.is_some_and(|q| !is_valid_queue(q)) {
+            self.shared.out.send_now(&err_line("Invalid Subject"));
+            return;
+        }
+        if let Some(existing) = self.subs.get(sid) {
+            if !existing.is_closed() {
+                // nats-server ignores a SUB that reuses a live sid.
+                self.ok();
+                return;
+            }
+        }
+        let max = self.server.opts.max_subscriptions;
+        if max > 0 && self.live_subs() >= max {
+            self.shared
+                .out
+                .send_now(&err_line("maximum subscriptions exceeded"));
+            return;
+        }
+        let sub = Arc::new(Subscription::new(self.shared.clone(), sid, subject, queue));
+        if self
+            .account
+            .sublist
+            .insert(subject, queue, SubRef(sub.clone()))
+            .is_err()
+        {
+            self.shared.out.send_now(&err_line("Invalid Subject"));
+            return;
+        }
+        self.subs.insert(sid.into(), sub);
+        self.ok();
+    }
+
+    fn live_subs(&mut self) -> usize {
+        self.subs.retain(|_, s| !s.is_closed());
+        self.subs.len()
+    }
+
+    fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
+        let Some(sub) = self.subs.get(sid) else {
+            return;
+        };
+        match max {
+            Some(n) if n > 0 => {
+                if sub.set_max(n) {
+                    if let Some(sub) = self.subs.remove(sid) {
+                        self.remove_sub(&sub);
+                    }
+                }
+            }
+            _ => {
+                if let Some(sub) = self.subs.remove(sid) {
+                    self.remove_sub(&sub);
+                }
+            }
+        }
+    }
+
+    fn remove_sub(&self, sub: &Arc<Subscription>) {
+        if sub.close() {
+            let _ = self.account.sublist.remove(
+                &sub.subject,
+                sub.queue.as_deref(),
+                &SubRef(sub.clone()),
+            );
+        }
+    }
+
+    /// The hot path: match and fan out one message.
+    fn publish(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        if self.opts.pedantic && !is_valid_literal_subject(subject) {
+            self.shared
+                .out
+                .send_now(&err_line("Invalid Publish Subject"));
+            return;
+        }
+        let result = self.cache.get(&self.account.sublist, subject);
+        if result.is_empty() {
+            if let Some(reply) = reply {
+                if self.opts.no_responders {
+                    self.no_responders(reply);
+                }
+            }
+            return;
+        }
+        self.fan_out(&result, subject, reply, headers, payload);
+    }
+
+    fn fan_out(
+        &mut self,
+        result: &MatchResult<SubRef>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        let echo = self.opts.echo;
+        for sub in &result.plain {
+            if !echo && Arc::ptr_eq(&sub.client, &self.shared) {
+                continue;
+            }
+            self.deliver(sub, subject, reply, headers, payload);
+        }
+        for group in &result.queues {
+            let n = group.members.len();
+            if n == 0 {
+                continue;
+            }
+            let start = fastrand::usize(..n);
+            for i in 0..n {
+                let sub = &group.members[(start + i) % n];
+                if !echo && Arc::ptr_eq(&sub.client, &self.shared) {
+                    continue;
+                }
+                if self.deliver(sub, subject, reply, headers, payload) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Writes one MSG/HMSG into a subscriber's queue. Returns false if the
+    /// subscription refused it (closed or past its auto-unsubscribe limit).
+    #[inline]
+    fn deliver(
+        &mut self,
+        sub: &SubRef,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> bool {
+        let admit = sub.admit();
+        if admit == Admit::Refuse {
+            return false;
+        }
+        let client = &sub.client;
+        let headers = headers.filter(|_| client.wants_headers());
+        let len = 48
+            + subject.len()
+            + sub.sid.len()
+            + reply.map_or(0, <[u8]>::len)
+            + headers.map_or(0, <[u8]>::len)
+            + payload.len();
+        let queued = client.out.queue_with(len, |out| match headers {
+            Some(h) => write_hmsg(out, subject, &sub.sid, reply, h, payload),
+            None => write_msg(out, subject, &sub.sid, reply, payload),
+        });
+        match queued {
+            Queued::NeedsFlush => self.to_wake.push(client.clone()),
+            Queued::Pending => {}
+            Queued::Dropped => {
+                if client.out.failure().is_some() {
+                    // Newly slow: make sure its flusher sees the failure and the
+                    // owning task tears it down.
+                    client.out.wake();
+                }
+            }
+        }
+        if admit == Admit::DeliverLast {
+            self.to_remove.push(sub.clone());
+        }
+        true
+    }
+
+    /// Answers a request nobody can serve with the 503 status message, sent to
+    /// the requester's own subscription that matches the reply subject.
+    fn no_responders(&mut self, reply: &[u8]) {
+        let Some(sub) = self
+            .subs
+            .values()
+            .find(|s| !s.is_closed() && subject_matches(&s.subject, reply))
+            .cloned()
+        else {
+            return;
+        };
+        let sub = SubRef(sub);
+        self.deliver(&sub, reply, None, Some(NO_RESPONDERS_HDR), b"");
+    }
+
+    /// End of a read batch: one wake-up per touched subscriber, and removal of
+    /// subscriptions that hit their auto-unsubscribe limit.
+    fn end_batch(&mut self) {
+        for c in self.to_wake.drain(..) {
+            c.out.wake();
+        }
+        for sub in std::mem::take(&mut self.to_remove) {
+            if sub.close() {
+                let account = &self.account;
+                let _ = account
+                    .sublist
+                    .remove(&sub.subject, sub.queue.as_deref(), &sub);
+            }
+        }
+    }
+
+    fn teardown(&mut self, reason: CloseReason) {
+        tracing::debug!(
+            "{} - cid:{} - client closed: {reason:?}",
+            self.peer,
+            self.shared.id
+        );
+        if matches!(
+            reason,
+            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline
+        ) {
+            tracing::info!(
+                "{} - cid:{} - slow consumer detected ({reason:?}), name {:?}, account {}",
+                self.peer,
+                self.shared.id,
+                self.opts.name.as_deref().unwrap_or(""),
+                self.account.name
+            );
+        }
+        for (_, sub) in self.subs.drain() {
+            if sub.close() {
+                let _ = self.account.sublist.remove(
+                    &sub.subject,
+                    sub.queue.as_deref(),
+                    &SubRef(sub.clone()),
+                );
+            }
+        }
+        self.account.remove_client();
+        self.shared.out.close();
+    }
+}
+
+/// CONNECT JSON for trace logs with the secrets blanked.
+fn redact_connect(json: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(json) {
+        Ok(mut v) => {
+            if let Some(obj) = v.as_object_mut() {
+                for key in ["pass", "auth_token", "sig", "jwt"] {
+                    if let Some(field) = obj.get_mut(key) {
+                        *field = serde_json::Value::String("[REDACTED]".into());
+                    }
+                }
+            }
+            v.to_string()
+        }
+        Err(_) => String::from_utf8_lossy(json).into_owned(),
+    }
+}
