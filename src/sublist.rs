@@ -28,10 +28,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::subject::{
-    has_wildcard, is_valid_literal_subject, is_valid_queue, is_valid_subject, subject_matches,
-    tokens,
-};
+use crate::subject::{has_wildcard, is_valid_queue, is_valid_subject, subject_matches, tokens};
 
 /// Default number of subjects kept in a sublist's shared match cache.
 ///
@@ -401,8 +398,9 @@ impl<T: Clone + Eq + Hash + Send + Sync> Sublist<T> {
     ///
     /// A cache hit costs one read lock on the cache and an `Arc` clone; a miss walks the
     /// trie under its read lock and fills the cache (evicting about a quarter of it,
-    /// arbitrary entries, when full). A subject that is not a valid publish subject
-    /// matches nothing.
+    /// arbitrary entries, when full). A subject with an empty token matches nothing;
+    /// `*` and `>` tokens in a published subject are taken literally (so only
+    /// wildcard filters match them), as nats-server does for non-pedantic clients.
     pub fn matches(&self, subject: &[u8]) -> Arc<MatchResult<T>> {
         {
             let cache = self.cache.read();
@@ -410,7 +408,7 @@ impl<T: Clone + Eq + Hash + Send + Sync> Sublist<T> {
                 return Arc::clone(r);
             }
         }
-        if !is_valid_literal_subject(subject) {
+        if !is_matchable_subject(subject) {
             return Arc::clone(&self.empty);
         }
         let trie = self.trie.read();
@@ -579,6 +577,14 @@ impl<T: Clone + Eq + Hash + Send + Sync> LocalMatchCache<T> {
     }
 }
 
+/// Can `subject` be matched at all? Empty subjects and empty tokens cannot.
+fn is_matchable_subject(subject: &[u8]) -> bool {
+    !subject.is_empty()
+        && subject[0] != b'.'
+        && subject[subject.len() - 1] != b'.'
+        && !subject.windows(2).any(|w| w == b"..")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -612,10 +618,10 @@ mod tests {
         assert_eq!(sorted(&s.matches(b"foo.baz.qux").plain), vec![3, 4]);
         assert_eq!(sorted(&s.matches(b"foo").plain), vec![4, 6]);
         assert_eq!(sorted(&s.matches(b"x").plain), vec![4]);
-        assert!(
-            s.matches(b"foo.*").is_empty(),
-            "wildcard publish matches nothing"
-        );
+        // A wildcard token in a published subject is literal: only wildcard
+        // filters (which match any token) see it.
+        assert_eq!(sorted(&s.matches(b"foo.*").plain), vec![2, 3, 4]);
+        assert!(s.matches(b"foo..bar").is_empty());
         assert!(s.matches(b"").is_empty());
     }
 

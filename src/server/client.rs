@@ -36,6 +36,8 @@ use super::ServerShared;
 const READ_CAPACITY: usize = 64 * 1024;
 /// Entries kept in the per-connection match cache.
 const LOCAL_CACHE_ENTRIES: usize = 256;
+/// Delay of the first PING when `ping_interval` is longer.
+const FIRST_PING_INTERVAL: Duration = Duration::from_secs(2);
 /// Bound on how long teardown waits for queued bytes (e.g. a final -ERR) to leave.
 const FINAL_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
@@ -202,7 +204,10 @@ impl Conn {
         let opts = &self.server.opts;
         let mut buf = BytesMut::with_capacity(READ_CAPACITY);
         let ping_interval = opts.ping_interval;
-        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+        // Like nats-server, the first PING goes out early (to learn the RTT soon),
+        // then one every ping_interval.
+        let first_ping = ping_interval.min(FIRST_PING_INTERVAL);
+        let mut ping = tokio::time::interval_at(Instant::now() + first_ping, ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let auth_deadline = if self.server.auth_required() {
             Some(Instant::now() + opts.authorization.timeout)
@@ -335,13 +340,15 @@ impl Conn {
             ));
         }
         match op {
+            // nats-server acknowledges a publish before delivering it.
             ClientOp::Pub {
                 subject,
                 reply,
                 payload,
             } => {
-                self.publish(subject, reply, None, payload);
+                self.check_publish_subject(subject);
                 self.ok();
+                self.publish(subject, reply, None, payload);
             }
             ClientOp::HPub {
                 subject,
@@ -354,8 +361,9 @@ impl Conn {
                     return Err(Close::silent(CloseReason::ProtocolViolation));
                 }
                 let headers = (!headers.is_empty()).then_some(headers);
-                self.publish(subject, reply, headers, payload);
+                self.check_publish_subject(subject);
                 self.ok();
+                self.publish(subject, reply, headers, payload);
             }
             ClientOp::Sub {
                 subject,
@@ -544,6 +552,16 @@ impl Conn {
         }
     }
 
+    /// Pedantic clients are told about a wildcard or malformed publish subject;
+    /// like nats-server, the message is still delivered.
+    fn check_publish_subject(&self, subject: &[u8]) {
+        if self.opts.pedantic && !is_valid_literal_subject(subject) {
+            self.shared
+                .out
+                .send_now(&err_line("Invalid Publish Subject"));
+        }
+    }
+
     /// The hot path: match and fan out one message.
     fn publish(
         &mut self,
@@ -552,12 +570,6 @@ impl Conn {
         headers: Option<&[u8]>,
         payload: &[u8],
     ) {
-        if self.opts.pedantic && !is_valid_literal_subject(subject) {
-            self.shared
-                .out
-                .send_now(&err_line("Invalid Publish Subject"));
-            return;
-        }
         let result = self.cache.get(&self.account.sublist, subject);
         if result.is_empty() {
             if let Some(reply) = reply {

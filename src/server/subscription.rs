@@ -61,11 +61,13 @@ impl Subscription {
         if self.closed.load(Ordering::Relaxed) {
             return Admit::Refuse;
         }
+        // Counted even without a limit: a later `UNSUB <sid> <max>` compares
+        // against what was already delivered.
+        let n = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
         let max = self.max.load(Ordering::Relaxed);
         if max == 0 {
             return Admit::Deliver;
         }
-        let n = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
         match n.cmp(&max) {
             std::cmp::Ordering::Less => Admit::Deliver,
             std::cmp::Ordering::Equal => Admit::DeliverLast,
