@@ -38,22 +38,35 @@ fn main() -> ExitCode {
 }
 
 async fn run(opts: Options) -> ExitCode {
+    // Handlers go in before anything can report readiness, so a signal sent
+    // right after "Server is ready" is handled, not fatal.
+    let stop = match StopSignals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let pid_file = opts.pid_file.clone();
+    // Written before start-up completes so that anything waiting for "Server is
+    // ready" finds the pid file already there.
+    if let Some(path) = &pid_file {
+        if let Err(e) = std::fs::write(path, std::process::id().to_string()) {
+            tracing::error!("cannot write pid file {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let server = match Server::start(opts).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");
+            if let Some(path) = &pid_file {
+                let _ = std::fs::remove_file(path);
+            }
             return ExitCode::FAILURE;
         }
     };
-    if let Some(path) = &pid_file {
-        if let Err(e) = std::fs::write(path, std::process::id().to_string()) {
-            tracing::error!("cannot write pid file {}: {e}", path.display());
-            server.shutdown().await;
-            return ExitCode::FAILURE;
-        }
-    }
-    wait_for_stop_signal().await;
+    stop.wait().await;
     server.shutdown().await;
     if let Some(path) = &pid_file {
         let _ = std::fs::remove_file(path);
@@ -61,20 +74,27 @@ async fn run(opts: Options) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot install SIGTERM handler: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGINT and SIGTERM, installed once at start-up.
+struct StopSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Resolves on the first SIGINT or SIGTERM.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => tracing::info!("Trapped \"interrupt\" signal"),
+            _ = self.term.recv() => tracing::info!("Trapped \"terminated\" signal"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("Trapped \"interrupt\" signal"),
-        _ = term.recv() => tracing::info!("Trapped \"terminated\" signal"),
     }
 }
 
