@@ -12,6 +12,7 @@
 pub mod client;
 pub mod connect;
 pub mod info;
+pub mod route;
 
 pub use client::{
     parse, write_err, write_hmsg, write_info, write_msg, write_u64, ArgOp, ClientOp, Limits,
