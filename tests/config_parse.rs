@@ -278,6 +278,7 @@ fn authorization_block() {
             password: Some("s3cret".into()),
             token: None,
             timeout: Duration::from_millis(500),
+            ..AuthOptions::default()
         }
     );
     let o = opts("authorization: { token: \"t0k\", timeout: \"3s\" }\n");
@@ -593,9 +594,6 @@ fn unknown_key_in_block() {
 #[test]
 fn not_yet_supported_keys() {
     for key in [
-        "accounts",
-        "no_auth_user",
-        "system_account",
         "operator",
         "trusted_keys",
         "resolver",
@@ -617,7 +615,7 @@ fn not_yet_supported_keys() {
             )
         );
     }
-    let (e, _, _dir) = file_err("authorization { users: [] }\n");
+    let (e, _, _dir) = file_err("accounts { A: { jetstream: enabled } }\n");
     assert_eq!(e.kind, ErrorKind::Unsupported);
 }
 

@@ -23,7 +23,11 @@ pub mod options;
 pub mod parser;
 
 pub use cli::Cli;
-pub use options::{parse_duration, AuthOptions, Options};
+pub use options::{
+    parse_duration, AccountOptions, AuthOptions, ExportKind, ExportOptions, ImportOptions, Options,
+    PermissionsOptions, ResponsePermissionOptions, ResponseType, SubjectPermissionOptions,
+    UserOptions,
+};
 pub use parser::{parse_file, parse_str, Item, Map, Value};
 
 /// A place in a configuration file, kept on every parsed item so that errors found

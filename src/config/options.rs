@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::parser::{parse_file, Item, Map, Value};
-use super::{ConfigError, ErrorKind};
+use super::{ConfigError, ErrorKind, Pos};
+use crate::subject::{is_valid_queue, is_valid_subject};
+use crate::transform::{is_subset, SubjectTransform};
 
 /// Default listen address: all IPv4 interfaces, as nats-server.
 pub const DEFAULT_HOST: &str = "0.0.0.0";
@@ -31,13 +33,21 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(120);
 pub const DEFAULT_PING_MAX: u32 = 2;
 /// Default time a client has to send CONNECT with credentials.
 pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Name of the system account when `system_account` is not set (nats-server's).
+pub const DEFAULT_SYSTEM_ACCOUNT: &str = "$SYS";
+/// Name of the account of connections that belong to no configured account.
+pub const GLOBAL_ACCOUNT_NAME: &str = "$G";
+/// Default `allow_responses` `max`: one response per request.
+pub const DEFAULT_ALLOW_RESPONSES_MAX: u64 = 1;
+/// Default `allow_responses` `expires`.
+pub const DEFAULT_ALLOW_RESPONSES_EXPIRES: Duration = Duration::from_secs(120);
+/// Default time a service import's reply mapping lives without being answered
+/// (nats-server's `response_threshold` default).
+pub const DEFAULT_RESPONSE_THRESHOLD: Duration = Duration::from_secs(120);
 
 /// Keys of nats-server features that tracebus is building but does not have yet.
 /// They are rejected with a message of their own so nobody believes they work.
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "accounts",
-    "no_auth_user",
-    "system_account",
     "operator",
     "trusted_keys",
     "resolver",
@@ -50,26 +60,30 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "monitor_port",
 ];
 
-/// Keys of the `authorization` block that belong to features not built yet.
-const AUTH_NOT_YET_SUPPORTED: &[&str] = &[
-    "users",
-    "permissions",
-    "default_permission",
-    "default_permissions",
-];
+/// Keys of an account block that belong to features not built yet.
+const ACCOUNT_NOT_YET_SUPPORTED: &[&str] = &["nkey", "jetstream", "limits", "mappings"];
 
-/// Single-user client authentication (`authorization { ... }`, `--user`, `--pass`,
-/// `--auth`). A token and a user/password are mutually exclusive.
+/// Client authentication from the `authorization { ... }` block and the
+/// `--user`, `--pass`, `--auth` flags: a single user/password, or a token, or a
+/// list of users (which also come from `accounts`). A token, a single user and a
+/// users list are mutually exclusive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthOptions {
-    /// Required user name, if user/password authentication is on.
+    /// Required user name, if single-user authentication is on.
     pub user: Option<String>,
-    /// Password for `user`.
+    /// Password for `user` (plain, or a bcrypt hash `$2a$`/`$2b$`...).
     pub password: Option<String>,
-    /// Required token, if token authentication is on.
+    /// Required token, if token authentication is on (plain or bcrypt).
     pub token: Option<String>,
     /// How long a new client has to authenticate.
     pub timeout: Duration,
+    /// `users: [...]`: users of the default account `$G`.
+    pub users: Vec<UserOptions>,
+    /// `permissions`: for the single user or token; for the users list, the
+    /// permissions of users without their own (like `default_permissions`).
+    pub permissions: Option<PermissionsOptions>,
+    /// `default_permissions`: for entries of `users` without their own.
+    pub default_permissions: Option<PermissionsOptions>,
 }
 
 impl Default for AuthOptions {
@@ -79,6 +93,169 @@ impl Default for AuthOptions {
             password: None,
             token: None,
             timeout: DEFAULT_AUTH_TIMEOUT,
+            users: Vec::new(),
+            permissions: None,
+            default_permissions: None,
+        }
+    }
+}
+
+/// One entry of a `users` list: a user name with a password, or an nkey user.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UserOptions {
+    /// `user` / `username`.
+    pub user: Option<String>,
+    /// `password` / `pass` (plain, or a bcrypt hash).
+    pub password: Option<String>,
+    /// `nkey`: the user's public nkey (56 characters starting with `U`).
+    pub nkey: Option<String>,
+    /// The user's own permissions; `None` falls back to the defaults.
+    pub permissions: Option<PermissionsOptions>,
+    /// Where the entry was written (for start-up errors).
+    pub pos: Option<Pos>,
+}
+
+impl UserOptions {
+    /// The name the user is known by: the user name, or the nkey.
+    pub fn id(&self) -> &str {
+        self.user.as_deref().or(self.nkey.as_deref()).unwrap_or("")
+    }
+}
+
+/// `permissions { publish, subscribe, allow_responses }`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PermissionsOptions {
+    /// `publish` (`pub`): subjects the user may publish to.
+    pub publish: Option<SubjectPermissionOptions>,
+    /// `subscribe` (`sub`): filters the user may subscribe to, each optionally
+    /// followed by a queue name (`"foo.* workers"`).
+    pub subscribe: Option<SubjectPermissionOptions>,
+    /// `allow_responses`: may publish to the reply subjects of requests it
+    /// received, even where `publish` does not allow it.
+    pub allow_responses: Option<ResponsePermissionOptions>,
+}
+
+/// `allow` and `deny` lists. `allow: None` allows everything not denied;
+/// `allow: Some(vec![])` allows nothing. Deny wins over allow.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubjectPermissionOptions {
+    /// Allowed subjects (filters); `None` = no allow list.
+    pub allow: Option<Vec<String>>,
+    /// Denied subjects (filters).
+    pub deny: Vec<String>,
+}
+
+/// `allow_responses: true` or `{ max, expires }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponsePermissionOptions {
+    /// Responses allowed per received request; `None` = unlimited (`max` < 0).
+    pub max: Option<u64>,
+    /// How long after the request the responses are allowed.
+    pub expires: Duration,
+}
+
+impl Default for ResponsePermissionOptions {
+    fn default() -> Self {
+        ResponsePermissionOptions {
+            max: Some(DEFAULT_ALLOW_RESPONSES_MAX),
+            expires: DEFAULT_ALLOW_RESPONSES_EXPIRES,
+        }
+    }
+}
+
+/// Stream or service, for exports and imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    /// Messages flow from the exporter to the importer.
+    Stream,
+    /// Requests flow to the exporter, responses back to the requester.
+    Service,
+}
+
+impl ExportKind {
+    /// `"stream"` or `"service"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportKind::Stream => "stream",
+            ExportKind::Service => "service",
+        }
+    }
+}
+
+/// How many responses a service export sends per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseType {
+    /// One response; the reply mapping is removed after it.
+    #[default]
+    Singleton,
+    /// Any number of responses until the response threshold passes.
+    Stream,
+    /// Like `Stream` (a large response in chunks).
+    Chunked,
+}
+
+/// One entry of an account's `exports`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportOptions {
+    /// Stream or service.
+    pub kind: ExportKind,
+    /// The exported subject (may contain wildcards).
+    pub subject: String,
+    /// `accounts: [...]`: only these accounts may import; `None` = public.
+    pub accounts: Option<Vec<String>>,
+    /// Services: how many responses a request gets.
+    pub response_type: ResponseType,
+    /// Services: how long a reply mapping lives.
+    pub response_threshold: Duration,
+    /// Where the entry was written.
+    pub pos: Option<Pos>,
+}
+
+/// One entry of an account's `imports`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportOptions {
+    /// Stream or service.
+    pub kind: ExportKind,
+    /// The exporting account.
+    pub account: String,
+    /// The subject in the exporter's space (may contain wildcards).
+    pub subject: String,
+    /// Streams: the subject (pattern) in the importer's space; services: the
+    /// local subject importers publish requests on.
+    pub to: Option<String>,
+    /// Streams: prefix put in front of the exporter's subject.
+    pub prefix: Option<String>,
+    /// Where the entry was written.
+    pub pos: Option<Pos>,
+}
+
+/// One account of the `accounts` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountOptions {
+    /// The account name (the block key).
+    pub name: String,
+    /// Users who connect into this account.
+    pub users: Vec<UserOptions>,
+    /// What the account offers to others.
+    pub exports: Vec<ExportOptions>,
+    /// What the account takes from others.
+    pub imports: Vec<ImportOptions>,
+    /// Permissions of this account's users without their own.
+    pub default_permissions: Option<PermissionsOptions>,
+    /// Where the account was defined.
+    pub pos: Option<Pos>,
+}
+
+impl AccountOptions {
+    /// An account without users, exports or imports.
+    pub fn new(name: &str) -> Self {
+        AccountOptions {
+            name: name.to_string(),
+            users: Vec::new(),
+            exports: Vec::new(),
+            imports: Vec::new(),
+            default_permissions: None,
+            pos: None,
         }
     }
 }
@@ -110,6 +287,16 @@ pub struct Options {
     pub ping_max: u32,
     /// Client authentication.
     pub authorization: AuthOptions,
+    /// `accounts { NAME: { users, exports, imports, default_permissions } }`.
+    pub accounts: Vec<AccountOptions>,
+    /// `no_auth_user`: the user a client that sends no credentials connects as.
+    pub no_auth_user: Option<String>,
+    /// Where `no_auth_user` was set.
+    pub no_auth_user_pos: Option<Pos>,
+    /// `system_account`: the account for server events; `None` is `$SYS`.
+    pub system_account: Option<String>,
+    /// Where `system_account` was set.
+    pub system_account_pos: Option<Pos>,
     /// Debug logging.
     pub debug: bool,
     /// Protocol tracing.
@@ -139,6 +326,11 @@ impl Default for Options {
             ping_interval: DEFAULT_PING_INTERVAL,
             ping_max: DEFAULT_PING_MAX,
             authorization: AuthOptions::default(),
+            accounts: Vec::new(),
+            no_auth_user: None,
+            no_auth_user_pos: None,
+            system_account: None,
+            system_account_pos: None,
             debug: false,
             trace: false,
             logtime: true,
@@ -205,7 +397,14 @@ impl Options {
                 "authorization: cannot have both a user/password and a token",
             ));
         }
-        Ok(())
+        validate_accounts(self)
+    }
+
+    /// The system account's name (`system_account`, or `$SYS`).
+    pub fn system_account_name(&self) -> &str {
+        self.system_account
+            .as_deref()
+            .unwrap_or(DEFAULT_SYSTEM_ACCOUNT)
     }
 
     fn apply(&mut self, key: &str, item: &Item) -> Result<(), ConfigError> {
@@ -235,6 +434,15 @@ impl Options {
                     size(key, item, u32::MAX as usize, DEFAULT_PING_MAX as usize)? as u32
             }
             "authorization" => self.authorization = authorization(key, item)?,
+            "accounts" => self.accounts = accounts(key, item)?,
+            "no_auth_user" => {
+                self.no_auth_user = Some(string(key, item)?);
+                self.no_auth_user_pos = Some(item.pos.clone());
+            }
+            "system_account" | "system" => {
+                self.system_account = Some(string(key, item)?);
+                self.system_account_pos = Some(item.pos.clone());
+            }
             "debug" => self.debug = boolean(key, item)?,
             "trace" => self.trace = boolean(key, item)?,
             "logtime" => self.logtime = boolean(key, item)?,
@@ -438,7 +646,11 @@ fn authorization(key: &str, item: &Item) -> Result<AuthOptions, ConfigError> {
             "password" | "pass" => auth.password = Some(string(&path, it)?),
             "token" => auth.token = Some(string(&path, it)?),
             "timeout" => auth.timeout = duration(&path, it, DEFAULT_AUTH_TIMEOUT)?,
-            lower if AUTH_NOT_YET_SUPPORTED.contains(&lower) => return Err(not_yet(&path, it)),
+            "users" => auth.users = users(&path, it)?,
+            "permissions" | "permission" => auth.permissions = Some(permissions(&path, it)?),
+            "default_permissions" | "default_permission" => {
+                auth.default_permissions = Some(permissions(&path, it)?)
+            }
             _ if map.is_used_variable(k) => {}
             _ => {
                 return Err(ConfigError::at(
@@ -456,7 +668,761 @@ fn authorization(key: &str, item: &Item) -> Result<AuthOptions, ConfigError> {
             format!("\"{key}\": cannot have both a user/password and a token"),
         ));
     }
+    if !auth.users.is_empty() && (auth.token.is_some() || auth.user.is_some()) {
+        let what = if auth.token.is_some() {
+            "a token"
+        } else {
+            "a single user/password"
+        };
+        return Err(ConfigError::at(
+            ErrorKind::Invalid,
+            &item.pos,
+            format!("\"{key}\": cannot have both {what} and a users list"),
+        ));
+    }
     Ok(auth)
+}
+
+// ------------------------------------------------------------------ users, permissions
+
+fn block<'a>(key: &str, item: &'a Item) -> Result<&'a Map, ConfigError> {
+    match &item.value {
+        Value::Map(m) => Ok(m),
+        _ => Err(wrong_type(key, item, "a block")),
+    }
+}
+
+fn unknown_in(key: &str, block_name: &str, it: &Item) -> ConfigError {
+    ConfigError::at(
+        ErrorKind::UnknownKey,
+        &it.pos,
+        format!("unknown config key \"{key}\" in the \"{block_name}\" block"),
+    )
+}
+
+fn bad_value(item: &Item, msg: String) -> ConfigError {
+    ConfigError::at(ErrorKind::BadValue, &item.pos, msg)
+}
+
+/// A string or an array of strings (nats-server accepts a single subject where a
+/// list is expected).
+fn string_list(key: &str, item: &Item) -> Result<Vec<(String, Pos)>, ConfigError> {
+    match &item.value {
+        Value::String(s) => Ok(vec![(s.clone(), item.pos.clone())]),
+        Value::Array(a) => a
+            .iter()
+            .map(|it| match &it.value {
+                Value::String(s) => Ok((s.clone(), it.pos.clone())),
+                _ => Err(wrong_type(key, it, "a string")),
+            })
+            .collect(),
+        _ => Err(wrong_type(key, item, "a string or an array of strings")),
+    }
+}
+
+/// `users: [ {user, password, permissions}, {nkey, permissions}, ... ]`.
+fn users(key: &str, item: &Item) -> Result<Vec<UserOptions>, ConfigError> {
+    let Value::Array(entries) = &item.value else {
+        return Err(wrong_type(key, item, "an array of user blocks"));
+    };
+    entries.iter().map(|it| user(key, it)).collect()
+}
+
+fn user(key: &str, item: &Item) -> Result<UserOptions, ConfigError> {
+    let map = block(key, item)?;
+    let mut u = UserOptions {
+        pos: Some(item.pos.clone()),
+        ..UserOptions::default()
+    };
+    for (k, it) in map.option_entries() {
+        let path = format!("{key}.{k}");
+        match k.to_ascii_lowercase().as_str() {
+            "user" | "username" => u.user = Some(string(&path, it)?),
+            "password" | "pass" => u.password = Some(string(&path, it)?),
+            "nkey" => u.nkey = Some(string(&path, it)?),
+            "permissions" | "permission" => u.permissions = Some(permissions(&path, it)?),
+            "allowed_connection_types" | "connection_types" | "clients" => {
+                return Err(not_yet(&path, it))
+            }
+            _ if map.is_used_variable(k) => {}
+            _ => return Err(unknown_in(k, "users", it)),
+        }
+    }
+    if let Some(nkey) = &u.nkey {
+        if u.user.is_some() || u.password.is_some() {
+            return Err(ConfigError::at(
+                ErrorKind::Invalid,
+                &item.pos,
+                "nkey users do not take a user name or a password",
+            ));
+        }
+        if !is_user_nkey(nkey) {
+            let at = map.get("nkey").map_or(&item.pos, |i| &i.pos);
+            return Err(ConfigError::at(
+                ErrorKind::BadValue,
+                at,
+                format!("\"{nkey}\" is not a valid public nkey for a user (56 characters starting with 'U')"),
+            ));
+        }
+    } else if u.user.as_deref().unwrap_or("").is_empty() {
+        return Err(ConfigError::at(
+            ErrorKind::Invalid,
+            &item.pos,
+            "a user entry needs a \"user\" (with a \"password\") or an \"nkey\"",
+        ));
+    }
+    Ok(u)
+}
+
+/// A well-formed user public nkey: right length, checksum and `U` prefix.
+fn is_user_nkey(key: &str) -> bool {
+    key.starts_with('U')
+        && nkeys::KeyPair::from_public_key(key)
+            .is_ok_and(|kp| kp.key_pair_type() == nkeys::KeyPairType::User)
+}
+
+/// `permissions { publish, subscribe, allow_responses }` (also `pub`, `sub`).
+fn permissions(key: &str, item: &Item) -> Result<PermissionsOptions, ConfigError> {
+    let map = block(key, item)?;
+    let mut p = PermissionsOptions::default();
+    for (k, it) in map.option_entries() {
+        let path = format!("{key}.{k}");
+        match k.to_ascii_lowercase().as_str() {
+            "publish" | "pub" | "import" => p.publish = Some(subject_permission(&path, it, false)?),
+            "subscribe" | "sub" | "export" => {
+                p.subscribe = Some(subject_permission(&path, it, true)?)
+            }
+            "allow_responses" | "publish_allow_responses" => {
+                p.allow_responses = allow_responses(&path, it)?
+            }
+            _ if map.is_used_variable(k) => {}
+            _ => return Err(unknown_in(k, "permissions", it)),
+        }
+    }
+    if p.allow_responses.is_some() {
+        // nats-server: responses on, and no explicit publish allow list, means
+        // publishing is allowed nowhere but to reply subjects.
+        let publish = p.publish.get_or_insert_with(Default::default);
+        if publish.allow.is_none() {
+            publish.allow = Some(Vec::new());
+        }
+    }
+    Ok(p)
+}
+
+/// A subject, a list of subjects, or `{ allow: ..., deny: ... }`.
+fn subject_permission(
+    key: &str,
+    item: &Item,
+    queues: bool,
+) -> Result<SubjectPermissionOptions, ConfigError> {
+    let check = |list: Vec<(String, Pos)>| -> Result<Vec<String>, ConfigError> {
+        list.into_iter()
+            .map(|(s, pos)| {
+                if valid_permission_subject(&s, queues) {
+                    Ok(s)
+                } else {
+                    Err(ConfigError::at(
+                        ErrorKind::BadValue,
+                        &pos,
+                        format!(
+                            "\"{key}\": \"{s}\" is not a valid subject{}",
+                            if queues {
+                                " (or \"subject queue\")"
+                            } else {
+                                ""
+                            }
+                        ),
+                    ))
+                }
+            })
+            .collect()
+    };
+    match &item.value {
+        Value::Map(map) => {
+            let mut sp = SubjectPermissionOptions::default();
+            for (k, it) in map.option_entries() {
+                let path = format!("{key}.{k}");
+                match k.to_ascii_lowercase().as_str() {
+                    "allow" => sp.allow = Some(check(string_list(&path, it)?)?),
+                    "deny" => sp.deny = check(string_list(&path, it)?)?,
+                    _ if map.is_used_variable(k) => {}
+                    _ => return Err(ConfigError::at(
+                        ErrorKind::UnknownKey,
+                        &it.pos,
+                        format!(
+                            "unknown config key \"{k}\" in \"{key}\" (only \"allow\" and \"deny\")"
+                        ),
+                    )),
+                }
+            }
+            Ok(sp)
+        }
+        _ => Ok(SubjectPermissionOptions {
+            allow: Some(check(string_list(key, item)?)?),
+            deny: Vec::new(),
+        }),
+    }
+}
+
+/// `subject` or, for subscribe permissions, `subject queue` (the queue may use
+/// wildcards like a subject).
+fn valid_permission_subject(s: &str, queues: bool) -> bool {
+    let mut parts = s.split_whitespace();
+    let (Some(subject), queue, None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if !is_valid_subject(subject.as_bytes()) {
+        return false;
+    }
+    match queue {
+        None => true,
+        Some(q) => queues && is_valid_queue(q.as_bytes()),
+    }
+}
+
+fn allow_responses(
+    key: &str,
+    item: &Item,
+) -> Result<Option<ResponsePermissionOptions>, ConfigError> {
+    match &item.value {
+        Value::Bool(false) => Ok(None),
+        Value::Bool(true) => Ok(Some(ResponsePermissionOptions::default())),
+        Value::Map(map) => {
+            let mut rp = ResponsePermissionOptions::default();
+            for (k, it) in map.option_entries() {
+                let path = format!("{key}.{k}");
+                match k.to_ascii_lowercase().as_str() {
+                    "max" | "max_msgs" | "max_messages" | "max_responses" => {
+                        let Value::Integer(n) = it.value else {
+                            return Err(wrong_type(&path, it, "an integer"));
+                        };
+                        // nats-server: 0 means the default, below 0 unlimited.
+                        rp.max = match n {
+                            0 => Some(DEFAULT_ALLOW_RESPONSES_MAX),
+                            n if n < 0 => None,
+                            n => Some(n as u64),
+                        };
+                    }
+                    "expires" | "expiration" | "ttl" => {
+                        rp.expires = duration(&path, it, DEFAULT_ALLOW_RESPONSES_EXPIRES)?
+                    }
+                    _ if map.is_used_variable(k) => {}
+                    _ => return Err(unknown_in(k, "allow_responses", it)),
+                }
+            }
+            Ok(Some(rp))
+        }
+        _ => Err(wrong_type(
+            key,
+            item,
+            "a boolean or a block { max, expires }",
+        )),
+    }
+}
+
+// ------------------------------------------------------------------ accounts
+
+/// `accounts { NAME: {...}, ... }` or `accounts: [NAME, ...]`.
+fn accounts(key: &str, item: &Item) -> Result<Vec<AccountOptions>, ConfigError> {
+    let mut out: Vec<AccountOptions> = Vec::new();
+    match &item.value {
+        Value::Array(names) => {
+            for it in names {
+                let name = string(key, it)?;
+                let mut a = AccountOptions::new(&name);
+                a.pos = Some(it.pos.clone());
+                out.push(a);
+            }
+        }
+        Value::Map(map) => {
+            for (name, it) in map.option_entries() {
+                if map.is_used_variable(name) {
+                    continue;
+                }
+                out.push(account(name, it)?);
+            }
+        }
+        _ => return Err(wrong_type(key, item, "a block of accounts")),
+    }
+    for (i, a) in out.iter().enumerate() {
+        if a.name.is_empty() || a.name.chars().any(char::is_whitespace) {
+            return Err(pos_err(
+                &a.pos,
+                ErrorKind::BadValue,
+                format!("\"{}\" is not a valid account name", a.name),
+            ));
+        }
+        if a.name == GLOBAL_ACCOUNT_NAME {
+            return Err(pos_err(
+                &a.pos,
+                ErrorKind::BadValue,
+                format!("\"{GLOBAL_ACCOUNT_NAME}\" is a reserved account (the default account)"),
+            ));
+        }
+        if out[..i].iter().any(|b| b.name == a.name) {
+            return Err(pos_err(
+                &a.pos,
+                ErrorKind::Invalid,
+                format!("account \"{}\" is defined twice", a.name),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn account(name: &str, item: &Item) -> Result<AccountOptions, ConfigError> {
+    let mut a = AccountOptions::new(name);
+    a.pos = Some(item.pos.clone());
+    let map = match &item.value {
+        Value::Map(m) => m,
+        // `accounts { A: {} }` is the common form; an empty value is not allowed.
+        _ => return Err(wrong_type(name, item, "a block")),
+    };
+    for (k, it) in map.option_entries() {
+        let path = format!("{name}.{k}");
+        match k.to_ascii_lowercase().as_str() {
+            "users" => a.users = users(&path, it)?,
+            "exports" => a.exports = exports(&path, it)?,
+            "imports" => a.imports = imports(&path, it)?,
+            "default_permissions" | "default_permission" => {
+                a.default_permissions = Some(permissions(&path, it)?)
+            }
+            lower if ACCOUNT_NOT_YET_SUPPORTED.contains(&lower) => return Err(not_yet(&path, it)),
+            _ if map.is_used_variable(k) => {}
+            _ => return Err(unknown_in(k, &format!("accounts.{name}"), it)),
+        }
+    }
+    Ok(a)
+}
+
+fn exports(key: &str, item: &Item) -> Result<Vec<ExportOptions>, ConfigError> {
+    let Value::Array(entries) = &item.value else {
+        return Err(wrong_type(key, item, "an array of export blocks"));
+    };
+    entries.iter().map(|it| export(key, it)).collect()
+}
+
+fn export(key: &str, item: &Item) -> Result<ExportOptions, ConfigError> {
+    let map = block(key, item)?;
+    let mut kind_subject: Option<(ExportKind, String)> = None;
+    let mut accounts = None;
+    let mut response: Option<(ResponseType, &Item)> = None;
+    let mut threshold: Option<(Duration, &Item)> = None;
+    for (k, it) in map.option_entries() {
+        let path = format!("{key}.{k}");
+        let lower = k.to_ascii_lowercase();
+        match lower.as_str() {
+            "stream" | "service" => {
+                let kind = if lower == "stream" {
+                    ExportKind::Stream
+                } else {
+                    ExportKind::Service
+                };
+                if let Some((seen, _)) = &kind_subject {
+                    return Err(ConfigError::at(
+                        ErrorKind::Invalid,
+                        &it.pos,
+                        format!(
+                            "an export is either a stream or a service, this one says {} and {}",
+                            seen.as_str(),
+                            kind.as_str()
+                        ),
+                    ));
+                }
+                let subject = string(&path, it)?;
+                if !is_valid_subject(subject.as_bytes()) {
+                    return Err(bad_value(
+                        it,
+                        format!("\"{path}\": \"{subject}\" is not a valid subject"),
+                    ));
+                }
+                kind_subject = Some((kind, subject));
+            }
+            "accounts" => {
+                accounts = Some(
+                    string_list(&path, it)?
+                        .into_iter()
+                        .map(|(s, _)| s)
+                        .collect(),
+                )
+            }
+            "response" | "response_type" => {
+                let text = string(&path, it)?;
+                let rt = match text.to_ascii_lowercase().as_str() {
+                    "single" | "singleton" => ResponseType::Singleton,
+                    "stream" => ResponseType::Stream,
+                    "chunk" | "chunked" => ResponseType::Chunked,
+                    _ => {
+                        return Err(bad_value(
+                            it,
+                            format!("\"{path}\": unknown response type \"{text}\" (use singleton, stream or chunked)"),
+                        ))
+                    }
+                };
+                response = Some((rt, it));
+            }
+            "threshold" | "response_threshold" | "response_max_time" | "response_time" => {
+                threshold = Some((duration(&path, it, DEFAULT_RESPONSE_THRESHOLD)?, it))
+            }
+            "latency" => return Err(not_yet(&path, it)),
+            _ if map.is_used_variable(k) => {}
+            _ => return Err(unknown_in(k, "exports", it)),
+        }
+    }
+    let Some((kind, subject)) = kind_subject else {
+        return Err(ConfigError::at(
+            ErrorKind::Invalid,
+            &item.pos,
+            "an export needs a \"stream\" or a \"service\" subject",
+        ));
+    };
+    if kind == ExportKind::Stream {
+        let directive = response.as_ref().map(|(_, it)| *it);
+        if let Some(it) = directive.or(threshold.as_ref().map(|(_, it)| *it)) {
+            return Err(ConfigError::at(
+                ErrorKind::Invalid,
+                &it.pos,
+                "response_type and response_threshold apply to service exports only",
+            ));
+        }
+    }
+    Ok(ExportOptions {
+        kind,
+        subject,
+        accounts,
+        response_type: response.map(|(r, _)| r).unwrap_or_default(),
+        response_threshold: threshold.map_or(DEFAULT_RESPONSE_THRESHOLD, |(d, _)| d),
+        pos: Some(item.pos.clone()),
+    })
+}
+
+fn imports(key: &str, item: &Item) -> Result<Vec<ImportOptions>, ConfigError> {
+    let Value::Array(entries) = &item.value else {
+        return Err(wrong_type(key, item, "an array of import blocks"));
+    };
+    entries.iter().map(|it| import(key, it)).collect()
+}
+
+fn import(key: &str, item: &Item) -> Result<ImportOptions, ConfigError> {
+    let map = block(key, item)?;
+    let mut source: Option<(ExportKind, String, String)> = None;
+    let mut to = None;
+    let mut prefix: Option<(String, &Item)> = None;
+    for (k, it) in map.option_entries() {
+        let path = format!("{key}.{k}");
+        let lower = k.to_ascii_lowercase();
+        match lower.as_str() {
+            "stream" | "service" => {
+                let kind = if lower == "stream" {
+                    ExportKind::Stream
+                } else {
+                    ExportKind::Service
+                };
+                if let Some((seen, _, _)) = &source {
+                    return Err(ConfigError::at(
+                        ErrorKind::Invalid,
+                        &it.pos,
+                        format!(
+                            "an import is either a stream or a service, this one says {} and {}",
+                            seen.as_str(),
+                            kind.as_str()
+                        ),
+                    ));
+                }
+                let src = block(&path, it)?;
+                let mut account = None;
+                let mut subject = None;
+                for (sk, sit) in src.option_entries() {
+                    let spath = format!("{path}.{sk}");
+                    match sk.to_ascii_lowercase().as_str() {
+                        "account" => account = Some(string(&spath, sit)?),
+                        "subject" => {
+                            let s = string(&spath, sit)?;
+                            if !is_valid_subject(s.as_bytes()) {
+                                return Err(bad_value(
+                                    sit,
+                                    format!("\"{spath}\": \"{s}\" is not a valid subject"),
+                                ));
+                            }
+                            subject = Some(s);
+                        }
+                        _ if src.is_used_variable(sk) => {}
+                        _ => return Err(unknown_in(sk, &path, sit)),
+                    }
+                }
+                let (Some(account), Some(subject)) = (account, subject) else {
+                    return Err(ConfigError::at(
+                        ErrorKind::Invalid,
+                        &it.pos,
+                        format!("\"{path}\" needs an \"account\" and a \"subject\""),
+                    ));
+                };
+                source = Some((kind, account, subject));
+            }
+            "to" | "local_subject" => to = Some((string(&path, it)?, it)),
+            "prefix" => prefix = Some((string(&path, it)?, it)),
+            // Latency sharing; there is no latency tracking to share yet, and
+            // without it the flag changes nothing.
+            "share" => {
+                boolean(&path, it)?;
+            }
+            _ if map.is_used_variable(k) => {}
+            _ => return Err(unknown_in(k, "imports", it)),
+        }
+    }
+    let Some((kind, account, subject)) = source else {
+        return Err(ConfigError::at(
+            ErrorKind::Invalid,
+            &item.pos,
+            "an import needs a \"stream\" or a \"service\" block { account, subject }",
+        ));
+    };
+    if let Some((_, it)) = &prefix {
+        if to.is_some() {
+            return Err(ConfigError::at(
+                ErrorKind::Invalid,
+                &it.pos,
+                "a stream import can have a \"prefix\" or a \"to\", not both",
+            ));
+        }
+        if kind == ExportKind::Service {
+            return Err(ConfigError::at(
+                ErrorKind::Invalid,
+                &it.pos,
+                "a service import takes \"to\" (its local subject), not \"prefix\"",
+            ));
+        }
+    }
+    if let Some((t, it)) = &to {
+        if !is_valid_subject(t.as_bytes()) && kind == ExportKind::Service {
+            return Err(bad_value(
+                it,
+                format!("\"to\": \"{t}\" is not a valid subject"),
+            ));
+        }
+    }
+    Ok(ImportOptions {
+        kind,
+        account,
+        subject,
+        to: to.map(|(t, _)| t),
+        prefix: prefix.map(|(p, _)| p),
+        pos: Some(item.pos.clone()),
+    })
+}
+
+fn pos_err(pos: &Option<Pos>, kind: ErrorKind, msg: String) -> ConfigError {
+    match pos {
+        Some(p) => ConfigError::at(kind, p, msg),
+        None => ConfigError::new(kind, msg),
+    }
+}
+
+impl ImportOptions {
+    /// The transform this import applies: for a stream, from the exporter's
+    /// subject to the importer's; for a service, from the importer's local
+    /// subject to the exporter's.
+    pub fn transform(&self) -> Result<SubjectTransform, crate::transform::TransformError> {
+        match self.kind {
+            ExportKind::Stream => match (&self.prefix, &self.to) {
+                (Some(p), _) => SubjectTransform::with_prefix(&self.subject, p),
+                (None, Some(to)) => SubjectTransform::new(&self.subject, to),
+                (None, None) => SubjectTransform::identity(&self.subject),
+            },
+            ExportKind::Service => match &self.to {
+                Some(to) => SubjectTransform::new(to, &self.subject),
+                None => SubjectTransform::identity(&self.subject),
+            },
+        }
+    }
+
+    /// The subject in the importer's space: for a service, where importers send
+    /// requests; for a stream, the pattern its messages arrive on.
+    pub fn local_subject(&self) -> String {
+        match self.kind {
+            ExportKind::Service => self.to.clone().unwrap_or_else(|| self.subject.clone()),
+            ExportKind::Stream => match (&self.prefix, &self.to) {
+                (Some(p), _) => format!("{}.{}", p.strip_suffix('.').unwrap_or(p), self.subject),
+                (None, Some(to)) => to.clone(),
+                (None, None) => self.subject.clone(),
+            },
+        }
+    }
+}
+
+/// The start-up checks that span accounts and users: every import names a
+/// defined account and a subject that account exports to it, user names and
+/// nkeys are unique server-wide, `no_auth_user` and `system_account` exist, and
+/// a single user or token is not mixed with users lists.
+fn validate_accounts(o: &Options) -> Result<(), ConfigError> {
+    let auth = &o.authorization;
+    let account_users = o.accounts.iter().flat_map(|a| a.users.iter());
+    if auth.token.is_some() || auth.user.is_some() {
+        let what = if auth.token.is_some() {
+            "a token"
+        } else {
+            "a single user/password"
+        };
+        if let Some(u) = auth.users.first() {
+            return Err(pos_err(
+                &u.pos,
+                ErrorKind::Invalid,
+                format!("authorization: cannot have both {what} and a users list"),
+            ));
+        }
+        if let Some(u) = account_users.clone().next() {
+            return Err(pos_err(
+                &u.pos,
+                ErrorKind::Invalid,
+                format!("authorization: cannot have both {what} and users in accounts (give the user an entry in an account instead)"),
+            ));
+        }
+    }
+    // Unique user names and nkeys across authorization.users and every account.
+    let mut names: std::collections::HashSet<&str> = Default::default();
+    let mut nkeys: std::collections::HashSet<&str> = Default::default();
+    for u in auth.users.iter().chain(account_users) {
+        if let Some(n) = &u.nkey {
+            if !nkeys.insert(n) {
+                return Err(pos_err(
+                    &u.pos,
+                    ErrorKind::Invalid,
+                    format!("duplicate nkey \"{n}\": a user can be in one account only"),
+                ));
+            }
+            if !is_user_nkey(n) {
+                return Err(pos_err(
+                    &u.pos,
+                    ErrorKind::BadValue,
+                    format!("\"{n}\" is not a valid public nkey for a user"),
+                ));
+            }
+        } else if let Some(n) = &u.user {
+            if !names.insert(n) {
+                return Err(pos_err(
+                    &u.pos,
+                    ErrorKind::Invalid,
+                    format!("duplicate user \"{n}\": a user can be in one account only"),
+                ));
+            }
+        }
+    }
+    if let Some(nau) = &o.no_auth_user {
+        if names.is_empty() && nkeys.is_empty() {
+            return Err(pos_err(
+                &o.no_auth_user_pos,
+                ErrorKind::Invalid,
+                format!("no_auth_user \"{nau}\" is set, but no users are defined"),
+            ));
+        }
+        if !names.contains(nau.as_str()) {
+            return Err(pos_err(
+                &o.no_auth_user_pos,
+                ErrorKind::Invalid,
+                format!("no_auth_user \"{nau}\" is not a user of the authorization block or of an account"),
+            ));
+        }
+    }
+    if let Some(sys) = &o.system_account {
+        if sys != DEFAULT_SYSTEM_ACCOUNT && !o.accounts.iter().any(|a| &a.name == sys) {
+            return Err(pos_err(
+                &o.system_account_pos,
+                ErrorKind::Invalid,
+                format!("system_account \"{sys}\" is not defined in accounts"),
+            ));
+        }
+    }
+    let find = |name: &str| o.accounts.iter().find(|a| a.name == name);
+    for a in &o.accounts {
+        for e in &a.exports {
+            for other in e.accounts.iter().flatten() {
+                if find(other).is_none() {
+                    return Err(pos_err(
+                        &e.pos,
+                        ErrorKind::Invalid,
+                        format!("account \"{}\": the {} export \"{}\" names account \"{other}\", which is not defined", a.name, e.kind.as_str(), e.subject),
+                    ));
+                }
+            }
+        }
+        for (i, im) in a.imports.iter().enumerate() {
+            let what = format!(
+                "account \"{}\": {} import \"{}\" from account \"{}\"",
+                a.name,
+                im.kind.as_str(),
+                im.subject,
+                im.account
+            );
+            let Some(exporter) = find(&im.account) else {
+                return Err(pos_err(
+                    &im.pos,
+                    ErrorKind::Invalid,
+                    format!("{what}: account \"{}\" is not defined", im.account),
+                ));
+            };
+            let offered: Vec<&ExportOptions> = exporter
+                .exports
+                .iter()
+                .filter(|e| {
+                    e.kind == im.kind && is_subset(im.subject.as_bytes(), e.subject.as_bytes())
+                })
+                .collect();
+            if offered.is_empty() {
+                return Err(pos_err(
+                    &im.pos,
+                    ErrorKind::Invalid,
+                    format!(
+                        "{what}: \"{}\" exports no {} covering \"{}\"",
+                        im.account,
+                        im.kind.as_str(),
+                        im.subject
+                    ),
+                ));
+            }
+            let allowed = offered.iter().any(|e| match &e.accounts {
+                None => true,
+                Some(list) => list.iter().any(|n| n == &a.name),
+            });
+            if !allowed {
+                return Err(pos_err(
+                    &im.pos,
+                    ErrorKind::Invalid,
+                    format!(
+                        "{what}: not authorized, \"{}\" exports it only to {}",
+                        im.account,
+                        offered
+                            .iter()
+                            .flat_map(|e| e.accounts.iter().flatten())
+                            .map(|n| format!("\"{n}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            if im.kind == ExportKind::Stream
+                && a.imports[..i].iter().any(|p| {
+                    p.kind == ExportKind::Stream
+                        && p.account == im.account
+                        && p.subject == im.subject
+                })
+            {
+                return Err(pos_err(
+                    &im.pos,
+                    ErrorKind::Invalid,
+                    format!("{what}: imported twice"),
+                ));
+            }
+            if let Err(e) = im.transform() {
+                return Err(pos_err(
+                    &im.pos,
+                    ErrorKind::BadValue,
+                    format!("{what}: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses a Go-style duration (`"300ms"`, `"1.5s"`, `"1h30m"`, `"0"`); units are

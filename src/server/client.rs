@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -24,12 +24,13 @@ use crate::protocol::client::{
 };
 use crate::protocol::connect::{parse_connect, ConnectInfo};
 use crate::protocol::info::parse_info;
+use crate::auth::{Identity, Permissions, PublishVerdicts, ReplyTracker};
 use crate::subject::{is_valid_literal_subject, is_valid_queue, is_valid_subject, subject_matches};
 use crate::sublist::{LocalMatchCache, MatchResult};
 
 use super::account::Account;
 use super::outbound::{Outbound, OutboundFailure, Queued};
-use super::subscription::{Admit, SubRef, Subscription};
+use super::subscription::{Admit, ImportKind, ImportSub, SubRef, Subscription};
 use super::ServerShared;
 
 /// Read buffer size; grows for payloads larger than this.
@@ -40,6 +41,12 @@ const LOCAL_CACHE_ENTRIES: usize = 256;
 const FIRST_PING_INTERVAL: Duration = Duration::from_secs(2);
 /// Bound on how long teardown waits for queued bytes (e.g. a final -ERR) to leave.
 const FINAL_FLUSH_WAIT: Duration = Duration::from_secs(2);
+/// Entries in each per-connection cache of another account's sublist (imports).
+const FOREIGN_CACHE_ENTRIES: usize = 64;
+/// How many account hops one message may take through imports (service imports
+/// of service imports, responses back along them). Stream imports end a chain:
+/// what arrives through one is never passed on, as in nats-server.
+const MAX_IMPORT_DEPTH: usize = 4;
 
 /// The part of a connection that other tasks touch: its outbound queue (publishers
 /// deliver into it) and a kill switch (shutdown, lame duck).
@@ -50,6 +57,9 @@ pub struct ClientShared {
     pub out: Outbound,
     /// Whether this connection accepts HMSG (CONNECT `headers`).
     headers: AtomicBool,
+    /// Set when the connection's user has `allow_responses`: deliveries with a
+    /// reply subject are recorded here so the user may answer them.
+    replies: OnceLock<ReplyTracker>,
     kill: Notify,
     killed: AtomicBool,
 }
@@ -60,6 +70,7 @@ impl ClientShared {
             id,
             out: Outbound::new(max_pending),
             headers: AtomicBool::new(false),
+            replies: OnceLock::new(),
             kill: Notify::new(),
             killed: AtomicBool::new(false),
         }
@@ -128,7 +139,7 @@ pub(crate) async fn run(server: Arc<ServerShared>, stream: TcpStream, peer: Sock
         tokio::spawn(async move { shared.out.run_flusher(writer, deadline).await })
     };
 
-    let nonce: Option<String> = None;
+    let nonce = server.auth.needs_nonce().then(crate::auth::nkey::new_nonce);
     let info = server.info_line(id, peer, nonce.as_deref());
     shared.out.send_now(info.as_bytes());
 
@@ -146,20 +157,32 @@ pub(crate) async fn run(server: Arc<ServerShared>, stream: TcpStream, peer: Sock
     }
     tracing::debug!("{peer} - cid:{id} - client connection created");
 
+    // Until it authenticates, a connection sits in $G without subscriptions;
+    // with no authentication configured it stays there.
     let account = server.global_account.clone();
     account.add_client();
+    let bound = !server.auth.configured();
     let mut conn = Conn {
         server: server.clone(),
         shared: shared.clone(),
         account,
+        perms: None,
+        pub_verdicts: PublishVerdicts::default(),
+        who: Arc::from("anonymous"),
+        nonce,
+        bound,
         peer,
         subs: HashMap::new(),
         cache: LocalMatchCache::new(LOCAL_CACHE_ENTRIES),
+        foreign: HashMap::new(),
+        scratch: Vec::new(),
         to_wake: Vec::new(),
         to_remove: Vec::new(),
         opts: ConnectInfo::default(),
         connected: false,
         pings_out: 0,
+        ping_sent: None,
+        rtt: None,
         trace: server.opts.trace,
         limits: Limits {
             max_control_line: server.opts.max_control_line,
@@ -180,21 +203,50 @@ fn err_line(text: &str) -> Vec<u8> {
     b.to_vec()
 }
 
+/// Reusable buffers for one import hop (a renamed subject, a mapped reply, a
+/// request's headers), so forwarding does not allocate in the steady state.
+#[derive(Default)]
+struct Scratch {
+    subject: Vec<u8>,
+    reply: Vec<u8>,
+    headers: Vec<u8>,
+}
+
 /// State owned by the connection's read task.
 struct Conn {
     server: Arc<ServerShared>,
     shared: Arc<ClientShared>,
+    /// The account the connection is bound to.
     account: Arc<Account>,
+    /// Its user's permissions (`None`: unrestricted).
+    perms: Option<Arc<Permissions>>,
+    /// Publish verdicts by subject, when `perms` restrict publishing.
+    pub_verdicts: PublishVerdicts,
+    /// Who the connection authenticated as, for logs.
+    who: Arc<str>,
+    /// The nonce sent in INFO (nkey users configured).
+    nonce: Option<String>,
+    /// Bound to its final account and permissions (authenticated, or no
+    /// authentication configured, or implicitly the `no_auth_user`).
+    bound: bool,
     peer: SocketAddr,
     subs: HashMap<Box<[u8]>, Arc<Subscription>>,
     cache: LocalMatchCache<SubRef>,
+    /// Match caches of other accounts' sublists, by account id (imports).
+    foreign: HashMap<u64, LocalMatchCache<SubRef>>,
+    /// One set of buffers per import depth.
+    scratch: Vec<Scratch>,
     /// Subscribers whose flusher must be woken at the end of this read batch.
     to_wake: Vec<Arc<ClientShared>>,
     /// Subscriptions that reached their auto-unsubscribe limit during this batch.
-    to_remove: Vec<SubRef>,
+    to_remove: Vec<Arc<Subscription>>,
     opts: ConnectInfo,
     connected: bool,
     pings_out: u32,
+    /// When the oldest unanswered PING went out (for the RTT).
+    ping_sent: Option<Instant>,
+    /// Round-trip time measured by the last PING/PONG.
+    rtt: Option<Duration>,
     trace: bool,
     limits: Limits,
 }
@@ -209,10 +261,10 @@ impl Conn {
         let first_ping = ping_interval.min(FIRST_PING_INTERVAL);
         let mut ping = tokio::time::interval_at(Instant::now() + first_ping, ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let auth_deadline = if self.server.auth_required() {
-            Some(Instant::now() + opts.authorization.timeout)
-        } else {
+        let auth_deadline = if self.bound {
             None
+        } else {
+            Some(Instant::now() + opts.authorization.timeout)
         };
         let auth_sleep = tokio::time::sleep_until(auth_deadline.unwrap_or_else(Instant::now));
         tokio::pin!(auth_sleep);
@@ -221,7 +273,7 @@ impl Conn {
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(READ_CAPACITY);
             }
-            let awaiting_auth = auth_deadline.is_some() && !self.connected;
+            let awaiting_auth = auth_deadline.is_some() && !self.bound;
             tokio::select! {
                 biased;
                 _ = self.shared.kill.notified() => {
@@ -242,6 +294,9 @@ impl Conn {
                         return self.close_with(Close::with_err("Stale Connection", CloseReason::StaleConnection));
                     }
                     self.pings_out += 1;
+                    if self.ping_sent.is_none() {
+                        self.ping_sent = Some(Instant::now());
+                    }
                     self.shared.out.send_now(PING);
                 }
                 r = reader.read_buf(&mut buf) => {
@@ -267,7 +322,7 @@ impl Conn {
     fn process(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
         let mut pos = 0;
         let result = loop {
-            if !self.connected && self.server.auth_required() {
+            if !self.connected && self.server.auth.auth_required() {
                 // nats-server decides on the first byte: anything but a CONNECT
                 // before authenticating is a violation, garbage included.
                 if let Some(&b) = buf.get(pos) {
@@ -333,11 +388,21 @@ impl Conn {
         if self.trace {
             self.trace_op(&op);
         }
-        if !self.connected && self.server.auth_required() && !matches!(op, ClientOp::Connect(_)) {
-            return Err(Close::with_err(
-                "Authorization Violation",
-                CloseReason::AuthenticationViolation,
-            ));
+        if !self.bound && !matches!(op, ClientOp::Connect(_)) {
+            // With `no_auth_user`, INFO does not require auth and a client may
+            // start without CONNECT: it is that user (nats-server does the same).
+            match self.server.auth.implicit_identity() {
+                Some(id) if !self.server.auth.auth_required() => {
+                    let id = id.clone();
+                    self.bind(id);
+                }
+                _ => {
+                    return Err(Close::with_err(
+                        "Authorization Violation",
+                        CloseReason::AuthenticationViolation,
+                    ))
+                }
+            }
         }
         match op {
             // nats-server acknowledges a publish before delivering it.
@@ -347,8 +412,10 @@ impl Conn {
                 payload,
             } => {
                 self.check_publish_subject(subject);
-                self.ok();
-                self.publish(subject, reply, None, payload);
+                if self.publish_permitted(subject) {
+                    self.ok();
+                    self.publish(subject, reply, None, payload);
+                }
             }
             ClientOp::HPub {
                 subject,
@@ -362,8 +429,10 @@ impl Conn {
                 }
                 let headers = (!headers.is_empty()).then_some(headers);
                 self.check_publish_subject(subject);
-                self.ok();
-                self.publish(subject, reply, headers, payload);
+                if self.publish_permitted(subject) {
+                    self.ok();
+                    self.publish(subject, reply, headers, payload);
+                }
             }
             ClientOp::Sub {
                 subject,
@@ -375,7 +444,12 @@ impl Conn {
                 self.ok();
             }
             ClientOp::Ping => self.shared.out.send_now(PONG),
-            ClientOp::Pong => self.pings_out = 0,
+            ClientOp::Pong => {
+                self.pings_out = 0;
+                if let Some(sent) = self.ping_sent.take() {
+                    self.rtt = Some(sent.elapsed());
+                }
+            }
             ClientOp::Connect(json) => self.connect(json)?,
             ClientOp::Info(json) => {
                 if parse_info(json).is_err() {
@@ -457,17 +531,27 @@ impl Conn {
                 });
             }
         };
-        if self.server.auth_required() && !self.connected {
-            if let Err(why) = self.server.authenticate(&info) {
-                tracing::warn!(
-                    "{} - cid:{} - authentication failed: {why}",
-                    self.peer,
-                    self.shared.id
-                );
-                return Err(Close::with_err(
-                    "Authorization Violation",
-                    CloseReason::AuthenticationViolation,
-                ));
+        if self.server.auth.configured() && !self.connected {
+            let auth = &self.server.auth;
+            let nonce = self.nonce.as_deref();
+            let result = if auth.may_be_slow() {
+                run_blocking(|| auth.authenticate(&info, nonce))
+            } else {
+                auth.authenticate(&info, nonce)
+            };
+            match result {
+                Ok(id) => self.bind(id),
+                Err(why) => {
+                    tracing::error!(
+                        "{} - cid:{} - authentication error - {why}",
+                        self.peer,
+                        self.shared.id
+                    );
+                    return Err(Close::with_err(
+                        "Authorization Violation",
+                        CloseReason::AuthenticationViolation,
+                    ));
+                }
             }
         }
         if let Err(e) = info.validate() {
@@ -484,10 +568,96 @@ impl Conn {
         Ok(())
     }
 
+    /// Binds the connection to an identity's account and permissions. A
+    /// connection that already holds subscriptions (bound implicitly as the
+    /// `no_auth_user`, then authenticated as someone else) takes them along,
+    /// each checked against the new permissions.
+    fn bind(&mut self, id: Identity) {
+        let account = self.server.account(&id.account);
+        let moved = self.bound && (!Arc::ptr_eq(&account, &self.account) || !same_perms(&self.perms, &id.permissions));
+        let old: Vec<(Box<[u8]>, Arc<Subscription>)> = if moved {
+            self.subs.drain().collect()
+        } else {
+            Vec::new()
+        };
+        for (_, sub) in &old {
+            self.remove_sub(sub);
+        }
+        if !Arc::ptr_eq(&account, &self.account) {
+            self.account.remove_client();
+            account.add_client();
+            self.account = account;
+        }
+        if let Some(limits) = id.permissions.as_ref().and_then(|p| p.responses()) {
+            // Set once; a later rebinding keeps the first tracker (its limits).
+            let _ = self.shared.replies.set(ReplyTracker::new(limits));
+        }
+        self.perms = id.permissions;
+        self.pub_verdicts.clear();
+        self.who = id.label;
+        self.bound = true;
+        for (sid, sub) in old {
+            let saved = self.opts.verbose;
+            self.opts.verbose = false;
+            self.subscribe(&sub.subject, sub.queue.as_deref(), &sid);
+            self.opts.verbose = saved;
+        }
+    }
+
+    /// Sends a non-closing `-ERR` and logs the violation.
+    fn permission_violation(&self, what: &str, text: String) {
+        tracing::error!(
+            "{} - cid:{} - {what} Violation - {}, {}",
+            self.peer,
+            self.shared.id,
+            self.who,
+            &text["Permissions Violation for ".len()..]
+        );
+        self.shared.out.send_now(&err_line(&text));
+    }
+
+    /// The publish permission check (cached verdicts; `allow_responses` replies).
+    /// Sends the `-ERR` itself when refused.
+    #[inline]
+    fn publish_permitted(&mut self, subject: &[u8]) -> bool {
+        let Some(perms) = &self.perms else {
+            return true;
+        };
+        if !perms.restricts_publish() || self.pub_verdicts.check(perms, subject) {
+            return true;
+        }
+        if let Some(tracker) = self.shared.replies.get() {
+            if tracker.try_respond(subject) {
+                return true;
+            }
+        }
+        self.permission_violation(
+            "Publish",
+            format!(
+                "Permissions Violation for Publish to \"{}\"",
+                String::from_utf8_lossy(subject)
+            ),
+        );
+        false
+    }
+
     fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
         if !is_valid_subject(subject) || queue.is_some_and(|q| !is_valid_queue(q)) {
             self.shared.out.send_now(&err_line("Invalid Subject"));
             return;
+        }
+        if let Some(perms) = &self.perms {
+            if !perms.subscribe_allowed(subject, queue) {
+                let mut text = format!(
+                    "Permissions Violation for Subscription to \"{}\"",
+                    String::from_utf8_lossy(subject)
+                );
+                if let Some(q) = queue {
+                    text.push_str(&format!(" using queue \"{}\"", String::from_utf8_lossy(q)));
+                }
+                self.permission_violation("Subscription", text);
+                return;
+            }
         }
         if let Some(existing) = self.subs.get(sid) {
             if !existing.is_closed() {
@@ -503,11 +673,17 @@ impl Conn {
                 .send_now(&err_line("maximum subscriptions exceeded"));
             return;
         }
-        let sub = Arc::new(Subscription::new(self.shared.clone(), sid, subject, queue));
+        let mut sub = Subscription::new(self.shared.clone(), &self.account, sid, subject, queue);
+        if let Some(perms) = &self.perms {
+            if perms.needs_delivery_check(subject) {
+                sub.deny = Some(perms.clone());
+            }
+        }
+        let sub = Arc::new(sub);
         if self
             .account
             .sublist
-            .insert(subject, queue, SubRef(sub.clone()))
+            .insert(subject, queue, SubRef::Client(sub.clone()))
             .is_err()
         {
             self.shared.out.send_now(&err_line("Invalid Subject"));
@@ -543,13 +719,7 @@ impl Conn {
     }
 
     fn remove_sub(&self, sub: &Arc<Subscription>) {
-        if sub.close() {
-            let _ = self.account.sublist.remove(
-                &sub.subject,
-                sub.queue.as_deref(),
-                &SubRef(sub.clone()),
-            );
-        }
+        remove_from_account(sub);
     }
 
     /// Pedantic clients are told about a wildcard or malformed publish subject;
@@ -562,7 +732,7 @@ impl Conn {
         }
     }
 
-    /// The hot path: match and fan out one message.
+    /// The hot path: match and fan out one message in the connection's account.
     fn publish(
         &mut self,
         subject: &[u8],
@@ -579,9 +749,25 @@ impl Conn {
             }
             return;
         }
-        self.fan_out(&result, subject, reply, headers, payload);
+        self.fan_out(&result, subject, reply, headers, payload, 0);
     }
 
+    /// The interest in `subject` in another account's sublist, through this
+    /// connection's cache of that sublist.
+    fn match_in(&mut self, account: &Account, subject: &[u8]) -> Arc<MatchResult<SubRef>> {
+        if account.id == self.account.id {
+            return self.cache.get(&account.sublist, subject);
+        }
+        self.foreign
+            .entry(account.id)
+            .or_insert_with(|| LocalMatchCache::new(FOREIGN_CACHE_ENTRIES))
+            .get(&account.sublist, subject)
+    }
+
+    /// Delivers to every plain subscriber and one member per queue group, and
+    /// runs the imports the subject matched. `depth` counts import hops; what
+    /// arrived through a stream import (`clients_only`) goes to subscribers only.
+    #[allow(clippy::too_many_arguments)]
     fn fan_out(
         &mut self,
         result: &MatchResult<SubRef>,
@@ -589,13 +775,37 @@ impl Conn {
         reply: Option<&[u8]>,
         headers: Option<&[u8]>,
         payload: &[u8],
+        depth: usize,
+    ) {
+        self.fan_out_inner(result, subject, reply, headers, payload, depth, false);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fan_out_inner(
+        &mut self,
+        result: &MatchResult<SubRef>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        depth: usize,
+        clients_only: bool,
     ) {
         let echo = self.opts.echo;
-        for sub in &result.plain {
-            if !echo && Arc::ptr_eq(&sub.client, &self.shared) {
-                continue;
+        for entry in &result.plain {
+            match entry {
+                SubRef::Client(sub) => {
+                    if !echo && Arc::ptr_eq(&sub.client, &self.shared) {
+                        continue;
+                    }
+                    self.deliver(sub, subject, reply, headers, payload);
+                }
+                SubRef::Import(import) => {
+                    if !clients_only && depth < MAX_IMPORT_DEPTH {
+                        self.forward(import, subject, reply, headers, payload, depth);
+                    }
+                }
             }
-            self.deliver(sub, subject, reply, headers, payload);
         }
         for group in &result.queues {
             let n = group.members.len();
@@ -604,7 +814,9 @@ impl Conn {
             }
             let start = fastrand::usize(..n);
             for i in 0..n {
-                let sub = &group.members[(start + i) % n];
+                let Some(sub) = group.members[(start + i) % n].as_client() else {
+                    continue;
+                };
                 if !echo && Arc::ptr_eq(&sub.client, &self.shared) {
                     continue;
                 }
@@ -615,22 +827,94 @@ impl Conn {
         }
     }
 
+    /// Carries a message across an import into another account.
+    fn forward(
+        &mut self,
+        import: &ImportSub,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        depth: usize,
+    ) {
+        while self.scratch.len() <= depth {
+            self.scratch.push(Scratch::default());
+        }
+        let mut buf = std::mem::take(&mut self.scratch[depth]);
+        match &import.kind {
+            ImportKind::Stream {
+                importer,
+                transform,
+            } => {
+                if let Some(target) = importer.upgrade() {
+                    transform.apply(subject, &mut buf.subject);
+                    let result = self.match_in(&target, &buf.subject);
+                    if !result.is_empty() {
+                        self.fan_out_inner(&result, &buf.subject, reply, headers, payload, depth + 1, true);
+                    }
+                }
+            }
+            ImportKind::Service {
+                exporter,
+                importer,
+                importer_name,
+                transform,
+                response_type,
+                threshold,
+            } => {
+                if let Some(target) = exporter.upgrade() {
+                    transform.apply(subject, &mut buf.subject);
+                    let mapped = match (reply, importer.upgrade()) {
+                        (Some(r), Some(requester)) => {
+                            target.map_reply(&requester, r, *response_type, *threshold, &mut buf.reply);
+                            Some(&buf.reply[..])
+                        }
+                        _ => None,
+                    };
+                    request_info_headers(&mut buf.headers, headers, importer_name, self.rtt);
+                    let result = self.match_in(&target, &buf.subject);
+                    if !result.is_empty() {
+                        self.fan_out(&result, &buf.subject, mapped, Some(&buf.headers), payload, depth + 1);
+                    }
+                }
+            }
+            ImportKind::Responses { account } => {
+                if let Some((to, orig)) = account.upgrade().and_then(|a| a.route_response(subject)) {
+                    let result = self.match_in(&to, &orig);
+                    if !result.is_empty() {
+                        self.fan_out(&result, &orig, None, headers, payload, depth + 1);
+                    }
+                }
+            }
+        }
+        self.scratch[depth] = buf;
+    }
+
     /// Writes one MSG/HMSG into a subscriber's queue. Returns false if the
-    /// subscription refused it (closed or past its auto-unsubscribe limit).
+    /// subscription refused it (closed, past its auto-unsubscribe limit, or the
+    /// subject is denied to its user).
     #[inline]
     fn deliver(
         &mut self,
-        sub: &SubRef,
+        sub: &Arc<Subscription>,
         subject: &[u8],
         reply: Option<&[u8]>,
         headers: Option<&[u8]>,
         payload: &[u8],
     ) -> bool {
+        if let Some(perms) = &sub.deny {
+            if perms.delivery_denied(subject, sub.queue.as_deref()) {
+                return false;
+            }
+        }
         let admit = sub.admit();
         if admit == Admit::Refuse {
             return false;
         }
         let client = &sub.client;
+        if let (Some(r), Some(tracker)) = (reply, client.replies.get()) {
+            tracker.record(r);
+        }
         let headers = headers.filter(|_| client.wants_headers());
         let len = 48
             + subject.len()
@@ -670,7 +954,6 @@ impl Conn {
         else {
             return;
         };
-        let sub = SubRef(sub);
         self.deliver(&sub, reply, None, Some(NO_RESPONDERS_HDR), b"");
     }
 
@@ -681,12 +964,7 @@ impl Conn {
             c.out.wake();
         }
         for sub in std::mem::take(&mut self.to_remove) {
-            if sub.close() {
-                let account = &self.account;
-                let _ = account
-                    .sublist
-                    .remove(&sub.subject, sub.queue.as_deref(), &sub);
-            }
+            remove_from_account(&sub);
         }
     }
 
@@ -709,16 +987,60 @@ impl Conn {
             );
         }
         for (_, sub) in self.subs.drain() {
-            if sub.close() {
-                let _ = self.account.sublist.remove(
-                    &sub.subject,
-                    sub.queue.as_deref(),
-                    &SubRef(sub.clone()),
-                );
-            }
+            remove_from_account(&sub);
         }
         self.account.remove_client();
         self.shared.out.close();
+    }
+}
+
+/// Closes a subscription and takes it out of its account's sublist (once).
+fn remove_from_account(sub: &Arc<Subscription>) {
+    if sub.close() {
+        if let Some(account) = sub.account.upgrade() {
+            let _ = account.sublist.remove(
+                &sub.subject,
+                sub.queue.as_deref(),
+                &SubRef::Client(sub.clone()),
+            );
+        }
+    }
+}
+
+fn same_perms(a: &Option<Arc<Permissions>>, b: &Option<Arc<Permissions>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x == y,
+        _ => false,
+    }
+}
+
+/// The headers of a request forwarded through a service import: the original
+/// ones (if any) plus `Nats-Request-Info: {"acc":"<importer>","rtt":<ns>}`, as
+/// nats-server adds. Written into `out` (reused between requests).
+fn request_info_headers(out: &mut Vec<u8>, original: Option<&[u8]>, account: &str, rtt: Option<Duration>) {
+    use std::io::Write as _;
+    out.clear();
+    match original {
+        // Drop the blank line that ends the block, append, end it again.
+        Some(h) if h.ends_with(b"\r\n\r\n") => out.extend_from_slice(&h[..h.len() - 2]),
+        _ => out.extend_from_slice(b"NATS/1.0\r\n"),
+    }
+    let rtt = rtt.map_or(0, |d| d.as_nanos());
+    let _ = write!(out, "Nats-Request-Info: {{\"acc\":");
+    // The account name is a config key; JSON-escape it all the same.
+    let _ = serde_json::to_writer(&mut *out, account);
+    let _ = write!(out, ",\"rtt\":{rtt}}}\r\n\r\n");
+}
+
+/// Runs a slow, CPU-bound check (bcrypt) without stalling the other tasks of
+/// a multi-threaded runtime.
+fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

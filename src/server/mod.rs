@@ -4,7 +4,6 @@
 //! `tracebus` binary all run the same code path in-process.
 
 mod account;
-mod auth;
 mod client;
 mod outbound;
 mod subscription;
@@ -12,18 +11,21 @@ mod subscription;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Options;
-use crate::protocol::connect::ConnectInfo;
+use crate::auth::Authenticator;
+use crate::config::{ConfigError, ExportKind, Options};
 use crate::protocol::info::ServerInfo;
 
-pub use account::{Account, GLOBAL_ACCOUNT};
+pub use account::{Account, GLOBAL_ACCOUNT, REPLY_PREFIX};
 pub use client::{ClientShared, CloseReason};
+
+use subscription::{ImportKind, ImportSub, SubRef};
 
 /// The NATS protocol level tracebus implements, reported as INFO `version` so
 /// clients that gate features on the server version (headers, no-responders)
@@ -39,6 +41,9 @@ pub enum ServerError {
         addr: String,
         source: std::io::Error,
     },
+    /// The options are inconsistent (accounts, imports, users...).
+    #[error("{0}")]
+    Config(#[from] ConfigError),
 }
 
 /// State shared by every task of one server.
@@ -46,9 +51,11 @@ pub(crate) struct ServerShared {
     pub(crate) opts: Options,
     info: ServerInfo,
     pub(crate) global_account: Arc<Account>,
+    /// Every account by name: `$G`, the system account, the configured ones.
+    accounts: AccountRegistry,
     clients: DashMap<u64, Arc<ClientShared>>,
     next_cid: AtomicU64,
-    auth: auth::SimpleAuth,
+    pub(crate) auth: Authenticator,
 }
 
 impl ServerShared {
@@ -56,12 +63,16 @@ impl ServerShared {
         self.next_cid.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub(crate) fn auth_required(&self) -> bool {
-        self.auth.required()
-    }
-
-    pub(crate) fn authenticate(&self, info: &ConnectInfo) -> Result<(), auth::AuthError> {
-        self.auth.check(info)
+    /// The account called `name`. Identities only name accounts that exist
+    /// (the options were validated); `$G` stands in otherwise.
+    pub(crate) fn account(&self, name: &str) -> Arc<Account> {
+        match self.accounts.get(name) {
+            Some(a) => a.value().clone(),
+            None => {
+                tracing::error!("account {name:?} does not exist; using {GLOBAL_ACCOUNT}");
+                self.global_account.clone()
+            }
+        }
     }
 
     /// The INFO line for one new connection.
@@ -107,8 +118,13 @@ pub struct ServerHandle {
 pub struct Server;
 
 impl Server {
-    /// Binds the client listener and starts accepting connections.
+    /// Binds the client listener and starts accepting connections. The options
+    /// are validated first (accounts, imports, users), so a configuration error
+    /// is reported before anything listens.
     pub async fn start(opts: Options) -> Result<ServerHandle, ServerError> {
+        opts.validate()?;
+        let auth = Authenticator::from_options(&opts);
+        let (accounts, global_account, reply_sweep) = build_accounts(&opts);
         let port = if opts.port < 0 { 0 } else { opts.port as u16 };
         let bind = format!("{}:{}", opts.host, port);
         let listener = TcpListener::bind(&bind)
@@ -136,12 +152,16 @@ impl Server {
             port: addr.port(),
             headers: true,
             max_payload: opts.max_payload,
-            auth_required: auth::SimpleAuth::from_options(&opts).required(),
+            auth_required: auth.auth_required(),
             ..Default::default()
         };
+        if auth.has_plaintext_secrets() {
+            tracing::warn!("Plaintext passwords detected, use nkeys or bcrypt");
+        }
         let shared = Arc::new(ServerShared {
-            auth: auth::SimpleAuth::from_options(&opts),
-            global_account: Arc::new(Account::new(GLOBAL_ACCOUNT)),
+            auth,
+            global_account,
+            accounts,
             clients: DashMap::new(),
             next_cid: AtomicU64::new(1),
             info,
@@ -155,6 +175,26 @@ impl Server {
         tracing::info!("Server is ready");
 
         let (stop, mut stopped) = watch::channel(false);
+        if let Some(every) = reply_sweep {
+            // Service reply mappings nobody answered lapse after their threshold.
+            let weak = Arc::downgrade(&shared);
+            let mut stopped = stop.subscribe();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        _ = stopped.changed() => break,
+                        _ = tick.tick() => {
+                            let Some(shared) = weak.upgrade() else { break };
+                            let now = Instant::now();
+                            for a in shared.accounts.iter() {
+                                a.value().sweep_responses(now);
+                            }
+                        }
+                    }
+                }
+            });
+        }
         let accept_shared = shared.clone();
         let accept_task = tokio::spawn(async move {
             loop {
@@ -202,6 +242,23 @@ impl ServerHandle {
         self.shared.global_account.clone()
     }
 
+    /// The account called `name` (`$G`, the system account, or a configured one).
+    pub fn account(&self, name: &str) -> Option<Arc<Account>> {
+        self.shared.accounts.get(name).map(|a| a.value().clone())
+    }
+
+    /// Names of every account, sorted.
+    pub fn account_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .shared
+            .accounts
+            .iter()
+            .map(|a| a.key().to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Closes the listener, then every client (their queued bytes are still
     /// written), and waits for the connections to end.
     pub async fn shutdown(self) {
@@ -223,4 +280,118 @@ impl ServerHandle {
         }
         tracing::info!("Server Exiting..");
     }
+}
+
+/// Accounts by name.
+type AccountRegistry = DashMap<Arc<str>, Arc<Account>>;
+
+/// Creates `$G`, the system account and every configured account, and wires
+/// the imports into the sublists:
+///
+/// * a stream import becomes an entry in the exporter's sublist on the imported
+///   subject, forwarding into the importer;
+/// * a service import becomes an entry in the importer's sublist on its local
+///   subject, forwarding requests into the exporter, and the exporter gets one
+///   entry on its reply space `_R_.<prefix>.>` that routes responses back.
+///
+/// Returns the registry, `$G`, and how often to sweep lapsed reply mappings
+/// (`None` without service imports).
+fn build_accounts(opts: &Options) -> (AccountRegistry, Arc<Account>, Option<Duration>) {
+    let registry: AccountRegistry = DashMap::new();
+    let global = Arc::new(Account::new(GLOBAL_ACCOUNT));
+    registry.insert(global.name.clone(), global.clone());
+    for a in &opts.accounts {
+        let acc = Arc::new(Account::new(&a.name));
+        registry.insert(acc.name.clone(), acc);
+    }
+    let sys = opts.system_account_name();
+    if !registry.contains_key(sys) {
+        let acc = Arc::new(Account::new(sys));
+        registry.insert(acc.name.clone(), acc);
+    }
+    let get = |name: &str| registry.get(name).map(|a| a.value().clone());
+    let mut sweep: Option<Duration> = None;
+    let mut responders: Vec<Arc<Account>> = Vec::new();
+    for a in &opts.accounts {
+        let Some(importer) = get(&a.name) else { continue };
+        for im in &a.imports {
+            // Validated: the exporter exists and exports this to the importer.
+            let (Some(exporter), Ok(transform)) = (get(&im.account), im.transform()) else {
+                continue;
+            };
+            match im.kind {
+                ExportKind::Stream => {
+                    let entry = ImportSub {
+                        kind: ImportKind::Stream {
+                            importer: Arc::downgrade(&importer),
+                            transform,
+                        },
+                        subject: im.subject.as_bytes().into(),
+                    };
+                    let _ = exporter.sublist.insert(
+                        im.subject.as_bytes(),
+                        None,
+                        SubRef::Import(Arc::new(entry)),
+                    );
+                }
+                ExportKind::Service => {
+                    let export = opts
+                        .accounts
+                        .iter()
+                        .find(|x| x.name == im.account)
+                        .and_then(|x| {
+                            x.exports.iter().find(|e| {
+                                e.kind == ExportKind::Service
+                                    && crate::transform::is_subset(
+                                        im.subject.as_bytes(),
+                                        e.subject.as_bytes(),
+                                    )
+                                    && e.accounts
+                                        .as_ref()
+                                        .map_or(true, |l| l.iter().any(|n| n == &a.name))
+                            })
+                        });
+                    let (response_type, threshold) = export.map_or(
+                        (Default::default(), crate::config::options::DEFAULT_RESPONSE_THRESHOLD),
+                        |e| (e.response_type, e.response_threshold),
+                    );
+                    let local = im.local_subject();
+                    let entry = ImportSub {
+                        kind: ImportKind::Service {
+                            exporter: Arc::downgrade(&exporter),
+                            importer: Arc::downgrade(&importer),
+                            importer_name: importer.name.clone(),
+                            transform,
+                            response_type,
+                            threshold,
+                        },
+                        subject: local.as_bytes().into(),
+                    };
+                    let _ = importer.sublist.insert(
+                        local.as_bytes(),
+                        None,
+                        SubRef::Import(Arc::new(entry)),
+                    );
+                    if !responders.iter().any(|r| Arc::ptr_eq(r, &exporter)) {
+                        responders.push(exporter.clone());
+                    }
+                    let every = (threshold / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                    sweep = Some(sweep.map_or(every, |s| s.min(every)));
+                }
+            }
+        }
+    }
+    for exporter in responders {
+        let filter = exporter.reply_filter();
+        let entry = ImportSub {
+            kind: ImportKind::Responses {
+                account: Arc::downgrade(&exporter),
+            },
+            subject: filter.clone().into(),
+        };
+        let _ = exporter
+            .sublist
+            .insert(&filter, None, SubRef::Import(Arc::new(entry)));
+    }
+    (registry, global, sweep)
 }

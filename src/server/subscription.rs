@@ -1,18 +1,34 @@
-//! A subscription as stored in an account's sublist.
+//! What an account's sublist stores.
 //!
-//! The sublist stores `SubRef` handles; a match hands the publisher's task direct
-//! access to the subscriber's outbound queue, so delivery needs no lookup by id.
+//! The sublist stores [`SubRef`] handles: mostly a client's subscription, whose
+//! match hands the publisher's task direct access to the subscriber's outbound
+//! queue (delivery needs no lookup by id), and, for accounts with imports, an
+//! [`ImportSub`] that forwards matching messages into another account. Accounts
+//! without imports never see the second kind, and a publish only pays for an
+//! import when its subject matches it (nats-server's "shadow subscription" idea).
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
+use crate::auth::Permissions;
+use crate::config::ResponseType;
+use crate::transform::SubjectTransform;
+
+use super::account::Account;
 use super::client::ClientShared;
 
 /// One SUB of one connection.
 pub struct Subscription {
     /// The subscribing connection (its outbound queue and delivery flags).
     pub client: Arc<ClientShared>,
+    /// The account whose sublist holds this subscription (weak: the sublist
+    /// holds the subscription).
+    pub account: Weak<Account>,
+    /// Set for a wildcard subscription of a connection with subscribe deny
+    /// rules: messages on denied subjects are withheld from it at delivery.
+    pub deny: Option<Arc<Permissions>>,
     /// The subscription id the client chose; echoed in every MSG.
     pub sid: Box<[u8]>,
     /// The subject filter, possibly with wildcards.
@@ -40,12 +56,15 @@ impl Subscription {
     /// A new live subscription.
     pub fn new(
         client: Arc<ClientShared>,
+        account: &Arc<Account>,
         sid: &[u8],
         subject: &[u8],
         queue: Option<&[u8]>,
     ) -> Self {
         Subscription {
             client,
+            account: Arc::downgrade(account),
+            deny: None,
             sid: sid.into(),
             subject: subject.into(),
             queue: queue.map(Into::into),
@@ -93,25 +112,84 @@ impl Subscription {
     }
 }
 
+/// What an import entry does with a message that matches it.
+pub enum ImportKind {
+    /// In the exporter's sublist, on the imported subject: the message goes to
+    /// the importer's subscribers under the transformed subject.
+    Stream {
+        /// The importing account.
+        importer: Weak<Account>,
+        /// Exporter's subject → importer's subject.
+        transform: SubjectTransform,
+    },
+    /// In the importer's sublist, on the local request subject: the request goes
+    /// to the exporter under the exporter's subject, with a reply subject that
+    /// routes responses back.
+    Service {
+        /// The exporting account.
+        exporter: Weak<Account>,
+        /// The importing account (where responses go back to).
+        importer: Weak<Account>,
+        /// The importing account's name (for the `Nats-Request-Info` header).
+        importer_name: Arc<str>,
+        /// Importer's local subject → exporter's subject.
+        transform: SubjectTransform,
+        /// How many responses a request gets.
+        response_type: ResponseType,
+        /// How long an unanswered reply mapping lives.
+        threshold: Duration,
+    },
+    /// In an exporter's sublist, on its `_R_.<prefix>.>` reply space: a
+    /// response to a mapped reply subject goes back to the requester.
+    Responses {
+        /// The exporting account itself (weak: it holds this entry).
+        account: Weak<Account>,
+    },
+}
+
+/// An import's entry in a sublist.
+pub struct ImportSub {
+    /// What to do with a matching message.
+    pub kind: ImportKind,
+    /// The filter it is stored under.
+    pub subject: Box<[u8]>,
+}
+
 /// Sublist handle: identity is the allocation, so the same filter subscribed twice
 /// by one client is two entries, and removal removes exactly this one.
 #[derive(Clone)]
-pub struct SubRef(pub Arc<Subscription>);
+pub enum SubRef {
+    /// A client's subscription.
+    Client(Arc<Subscription>),
+    /// An import (never in a queue group).
+    Import(Arc<ImportSub>),
+}
+
+impl SubRef {
+    fn addr(&self) -> usize {
+        match self {
+            SubRef::Client(s) => Arc::as_ptr(s) as *const u8 as usize,
+            SubRef::Import(i) => Arc::as_ptr(i) as *const u8 as usize,
+        }
+    }
+
+    /// The client subscription, if this is one.
+    pub fn as_client(&self) -> Option<&Arc<Subscription>> {
+        match self {
+            SubRef::Client(s) => Some(s),
+            SubRef::Import(_) => None,
+        }
+    }
+}
 
 impl PartialEq for SubRef {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        self.addr() == other.addr()
     }
 }
 impl Eq for SubRef {}
 impl Hash for SubRef {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        (Arc::as_ptr(&self.0) as usize).hash(state)
-    }
-}
-impl std::ops::Deref for SubRef {
-    type Target = Subscription;
-    fn deref(&self) -> &Subscription {
-        &self.0
+        self.addr().hash(state)
     }
 }
