@@ -69,7 +69,7 @@ fn connect(port: u16, subscribe: bool) -> TcpStream {
 /// One batch of `count` PUB frames, built once and reused.
 fn pub_batch(count: usize) -> Vec<u8> {
     let mut frame = format!("PUB bench.alloc {PAYLOAD}\r\n").into_bytes();
-    frame.extend(std::iter::repeat_n(b'x', PAYLOAD));
+    frame.extend_from_slice(&[b'x'; PAYLOAD]);
     frame.extend_from_slice(b"\r\n");
     frame.repeat(count)
 }
