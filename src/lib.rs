@@ -4,6 +4,7 @@
 //! server in-process) and the `tracebus` binary. See `../shared/DESIGN.md` for the map.
 pub mod auth;
 pub mod config;
+pub mod jwt;
 pub mod protocol;
 pub mod server;
 pub mod subject;
