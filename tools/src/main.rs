@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "tracebus-tools",
     version,
-    about = "Operator tooling for tracebus"
+    about = "Operator tooling for tracebus: nkeys, JWTs, creds, config, push, load benchmark"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -18,6 +18,8 @@ enum Command {
     /// Load benchmark for NATS-protocol servers (tracebus, nats-server).
     #[command(subcommand)]
     Bench(tracebus_tools::bench::BenchCmd),
+    #[command(flatten)]
+    Trust(tracebus_tools::trust::TrustCommand),
 }
 
 fn main() {
@@ -28,6 +30,13 @@ fn main() {
             Err(e) => {
                 eprintln!("error: {e:#}");
                 2
+            }
+        },
+        Command::Trust(cmd) => match tracebus_tools::trust::run(cmd) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
             }
         },
     };
