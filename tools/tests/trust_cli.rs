@@ -642,6 +642,18 @@ fn clear_errors() {
         &["push", "-a", "ghost", "--server", "nats://127.0.0.1:1"],
         "no account \"ghost\"",
     );
+    t.fails(
+        &[
+            "push",
+            "-a",
+            "a",
+            "--server",
+            "nats://127.0.0.1:1",
+            "--timeout",
+            "1",
+        ],
+        "connecting to nats://127.0.0.1:1 as system user \"sys\"",
+    );
     // clap rejects unknown flags and missing arguments with usage text.
     t.fails(&["user", "add", "u"], "--account");
     t.fails(&["account", "edit", "a", "--add-import", "x"], "--from");
