@@ -125,7 +125,9 @@ conf_conformance!(
 
 async fn check_subscribe(s: &ConfServer, _fx: &Fx) {
     let mut c = verbose(s, "p1").await;
-    let cases: &[(&str, Option<(&str, Option<&str>)>)] = &[
+    // (op, None if allowed, or the refused subject and queue)
+    type Case<'a> = (&'a str, Option<(&'a str, Option<&'a str>)>);
+    let cases: &[Case] = &[
         ("SUB foo.* 1\r\n", None),
         ("SUB foo.secret 2\r\n", Some(("foo.secret", None))),
         ("SUB q.a 3\r\n", Some(("q.a", None))),
@@ -257,7 +259,8 @@ conf_conformance!(
 
 async fn check_default_permissions(s: &ConfServer, _fx: &Fx) {
     // (user, [(subject, allowed)], SUB y allowed)
-    let table: &[(&str, &[(&str, bool)], bool)] = &[
+    type Row<'a> = (&'a str, &'a [(&'a str, bool)], bool);
+    let table: &[Row] = &[
         // authorization.default_permissions apply to authorization users...
         (
             "g",
