@@ -847,13 +847,15 @@ fn subject_permission(
                     "allow" => sp.allow = Some(check(string_list(&path, it)?)?),
                     "deny" => sp.deny = check(string_list(&path, it)?)?,
                     _ if map.is_used_variable(k) => {}
-                    _ => return Err(ConfigError::at(
-                        ErrorKind::UnknownKey,
-                        &it.pos,
-                        format!(
+                    _ => {
+                        return Err(ConfigError::at(
+                            ErrorKind::UnknownKey,
+                            &it.pos,
+                            format!(
                             "unknown config key \"{k}\" in \"{key}\" (only \"allow\" and \"deny\")"
                         ),
-                    )),
+                        ))
+                    }
                 }
             }
             Ok(sp)
@@ -980,7 +982,7 @@ fn account(name: &str, item: &Item) -> Result<AccountOptions, ConfigError> {
         _ => return Err(wrong_type(name, item, "a block")),
     };
     for (k, it) in map.option_entries() {
-        let path = format!("{name}.{k}");
+        let path = format!("accounts.{name}.{k}");
         match k.to_ascii_lowercase().as_str() {
             "users" => a.users = users(&path, it)?,
             "exports" => a.exports = exports(&path, it)?,
@@ -1369,11 +1371,26 @@ fn validate_accounts(o: &Options) -> Result<(), ConfigError> {
                 })
                 .collect();
             if offered.is_empty() {
+                let other_kind = exporter.exports.iter().any(|e| {
+                    e.kind != im.kind && is_subset(im.subject.as_bytes(), e.subject.as_bytes())
+                });
+                let hint = if other_kind {
+                    format!(
+                        " (it exports it as a {})",
+                        if im.kind == ExportKind::Stream {
+                            "service"
+                        } else {
+                            "stream"
+                        }
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(pos_err(
                     &im.pos,
                     ErrorKind::Invalid,
                     format!(
-                        "{what}: \"{}\" exports no {} covering \"{}\"",
+                        "{what}: \"{}\" exports no {} covering \"{}\"{hint}",
                         im.account,
                         im.kind.as_str(),
                         im.subject
