@@ -315,3 +315,62 @@ conf_conformance!(
     default_permissions_nats_server,
     fx()
 );
+
+async fn check_reserved_reply_subjects(s: &ConfServer, _fx: &Fx) {
+    // Clients may not set reply subjects in the server's reply spaces.
+    let mut watcher = quiet(s, "pub").await;
+    watcher.send("SUB foo 1\r\n").await;
+    watcher.ping_pong().await;
+    let mut c = verbose(s, "pub").await;
+    let reply_err = |r: &str| {
+        err(&format!(
+            "Permissions Violation for Publish with Reply of \"{r}\""
+        ))
+    };
+    step(&mut c, "PUB foo _R_.x 0\r\n\r\n", &reply_err("_R_.x")).await;
+    step(&mut c, "PUB foo _R_. 0\r\n\r\n", &reply_err("_R_.")).await;
+    step(
+        &mut c,
+        "PUB foo $JS.ACK.x.y 0\r\n\r\n",
+        &reply_err("$JS.ACK.x.y"),
+    )
+    .await;
+    step(
+        &mut c,
+        "HPUB foo _R_.z 12 12\r\nNATS/1.0\r\n\r\n\r\n",
+        &reply_err("_R_.z"),
+    )
+    .await;
+    // Look-alikes are fine.
+    for ok in [
+        "_R_",
+        "_R_x.y",
+        "_r_.x",
+        "$JS.ACK",
+        "$JS.ACK.",
+        "$JS.ACKX.y",
+        "_INBOX.x",
+    ] {
+        step(&mut c, &format!("PUB foo {ok} 0\r\n\r\n"), b"+OK\r\n").await;
+    }
+    let got = {
+        watcher.send("PING\r\n").await;
+        watcher.read_until(b"PONG\r\n").await
+    };
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(text.matches("MSG foo 1 ").count(), 7, "{text}");
+    assert!(
+        !text.contains("_R_.") && !text.contains("$JS.ACK.x"),
+        "{text}"
+    );
+    // The publish permission is checked first, the reply after.
+    let mut p1 = verbose(s, "p1").await;
+    step(&mut p1, "PUB baz _R_.x 0\r\n\r\n", &pub_err("baz")).await;
+    step(&mut p1, "PUB foo.a _R_.x 0\r\n\r\n", &reply_err("_R_.x")).await;
+}
+conf_conformance!(
+    check_reserved_reply_subjects,
+    reserved_reply_subjects_tracebus,
+    reserved_reply_subjects_nats_server,
+    fx()
+);

@@ -412,7 +412,7 @@ impl Conn {
                 payload,
             } => {
                 self.check_publish_subject(subject);
-                if self.publish_permitted(subject) {
+                if self.publish_permitted(subject) && self.reply_permitted(reply) {
                     self.ok();
                     self.publish(subject, reply, None, payload);
                 }
@@ -429,7 +429,7 @@ impl Conn {
                 }
                 let headers = (!headers.is_empty()).then_some(headers);
                 self.check_publish_subject(subject);
-                if self.publish_permitted(subject) {
+                if self.publish_permitted(subject) && self.reply_permitted(reply) {
                     self.ok();
                     self.publish(subject, reply, headers, payload);
                 }
@@ -639,6 +639,28 @@ impl Conn {
             ),
         );
         false
+    }
+
+    /// Reply subjects in the server's reserved reply spaces (service import
+    /// replies `_R_.`, JetStream acks `$JS.ACK.`) may not be set by clients:
+    /// like nats-server, the message is refused with a non-closing `-ERR`.
+    #[inline]
+    fn reply_permitted(&self, reply: Option<&[u8]>) -> bool {
+        let Some(reply) = reply else {
+            return true;
+        };
+        let reserved = reply.starts_with(b"_R_.")
+            || (reply.len() > b"$JS.ACK.".len() && reply.starts_with(b"$JS.ACK."));
+        if reserved {
+            self.permission_violation(
+                "Publish",
+                format!(
+                    "Permissions Violation for Publish with Reply of \"{}\"",
+                    String::from_utf8_lossy(reply)
+                ),
+            );
+        }
+        !reserved
     }
 
     fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
