@@ -400,3 +400,28 @@ conf_conformance!(
     no_auth_user_without_connect_nats_server,
     no_auth_user_fx()
 );
+
+/// tracebus only (a deliberate difference): a client that started without
+/// CONNECT under `no_auth_user` and then logs in as a user of another account
+/// takes its subscriptions along; nats-server would leave them in the first
+/// account while the connection publishes in the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_connect_moves_subscriptions_to_the_new_account() {
+    let s = ConfServer::start(raw::Kind::Tracebus, &no_auth_user_fx().conf).await;
+    let mut c = s.client().await;
+    c.send("SUB t 1\r\nPING\r\n").await;
+    c.expect(b"+OK\r\nPONG\r\n").await;
+    c.send(connect_line(r#""user":"b","pass":"pb""#)).await;
+    c.ping_pong().await;
+    let mut a = s.login(r#""user":"a","pass":"pa""#).await;
+    a.send("PUB t 2\r\naa\r\n").await;
+    a.ping_pong().await;
+    let mut b = s.login(r#""user":"b","pass":"pb""#).await;
+    b.send("PUB t 2\r\nbb\r\n").await;
+    b.ping_pong().await;
+    c.ping_pong_after(b"MSG t 1 2\r\nbb\r\n").await;
+    let h = s.handle().unwrap();
+    assert_eq!(h.account("A").unwrap().sublist.count(), 0);
+    assert_eq!(h.account("B").unwrap().sublist.count(), 1);
+    s.stop().await;
+}

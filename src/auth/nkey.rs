@@ -39,8 +39,14 @@ pub enum SignatureError {
 
 /// Checks that `sig` (base64url without padding, or standard base64, as
 /// nats-server accepts) is `public_key`'s signature of `nonce`.
-pub fn verify_nonce(public_key: &str, nonce: &str, sig: Option<&str>) -> Result<(), SignatureError> {
-    let sig = sig.filter(|s| !s.is_empty()).ok_or(SignatureError::Missing)?;
+pub fn verify_nonce(
+    public_key: &str,
+    nonce: &str,
+    sig: Option<&str>,
+) -> Result<(), SignatureError> {
+    let sig = sig
+        .filter(|s| !s.is_empty())
+        .ok_or(SignatureError::Missing)?;
     let raw = URL_SAFE_NO_PAD
         .decode(sig)
         .or_else(|_| STANDARD.decode(sig))
@@ -67,7 +73,9 @@ mod tests {
         let kp = nkeys::KeyPair::new_user();
         let public = kp.public_key();
         assert!(is_user_public_key(&public));
-        assert!(!is_user_public_key(&nkeys::KeyPair::new_account().public_key()));
+        assert!(!is_user_public_key(
+            &nkeys::KeyPair::new_account().public_key()
+        ));
         assert!(!is_user_public_key("UBAD"));
         let nonce = new_nonce();
         let sig = kp.sign(nonce.as_bytes()).unwrap();
@@ -75,14 +83,23 @@ mod tests {
         let std = STANDARD.encode(&sig);
         assert_eq!(verify_nonce(&public, &nonce, Some(&url)), Ok(()));
         assert_eq!(verify_nonce(&public, &nonce, Some(&std)), Ok(()));
-        assert_eq!(verify_nonce(&public, &nonce, None), Err(SignatureError::Missing));
-        assert_eq!(verify_nonce(&public, &nonce, Some("!!")), Err(SignatureError::NotBase64));
+        assert_eq!(
+            verify_nonce(&public, &nonce, None),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_nonce(&public, &nonce, Some("!!")),
+            Err(SignatureError::NotBase64)
+        );
         assert_eq!(
             verify_nonce(&public, "other-nonce", Some(&url)),
             Err(SignatureError::Mismatch)
         );
         let other = nkeys::KeyPair::new_user();
         let sig2 = URL_SAFE_NO_PAD.encode(other.sign(nonce.as_bytes()).unwrap());
-        assert_eq!(verify_nonce(&public, &nonce, Some(&sig2)), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_nonce(&public, &nonce, Some(&sig2)),
+            Err(SignatureError::Mismatch)
+        );
     }
 }

@@ -130,21 +130,22 @@ impl Permissions {
 
     /// The static publish verdict for a subject (reply tracking aside).
     pub fn publish_allowed(&self, subject: &[u8]) -> bool {
-        self.publish.as_ref().map_or(true, |r| r.allows(subject, None))
+        self.publish
+            .as_ref()
+            .map_or(true, |r| r.allows(subject, None))
     }
 
     /// May the connection subscribe to `subject` (in `queue`)?
     pub fn subscribe_allowed(&self, subject: &[u8], queue: Option<&[u8]>) -> bool {
-        self.subscribe.as_ref().map_or(true, |r| r.allows(subject, queue))
+        self.subscribe
+            .as_ref()
+            .map_or(true, |r| r.allows(subject, queue))
     }
 
     /// Does a subscription to `filter` need the delivery-time deny check? Only
     /// wildcard filters can overlap a deny rule without being refused by it.
     pub fn needs_delivery_check(&self, filter: &[u8]) -> bool {
-        self.subscribe
-            .as_ref()
-            .is_some_and(|r| !r.deny.is_empty())
-            && has_wildcard(filter)
+        self.subscribe.as_ref().is_some_and(|r| !r.deny.is_empty()) && has_wildcard(filter)
     }
 
     /// Must a message on the literal `subject` be withheld from a subscription

@@ -22,9 +22,9 @@ use crate::config::options::GLOBAL_ACCOUNT_NAME;
 use crate::config::{Options, PermissionsOptions};
 use crate::protocol::connect::ConnectInfo;
 
+use super::ct_eq;
 use super::nkey::{verify_nonce, SignatureError};
 use super::permissions::Permissions;
-use super::ct_eq;
 
 /// A configured password or token: plain text, or a bcrypt hash.
 #[derive(Clone)]
@@ -152,9 +152,13 @@ impl Authenticator {
         // (account, users, default permissions) for $G and every account.
         let global_default = a.default_permissions.as_ref().or(a.permissions.as_ref());
         let groups = std::iter::once((GLOBAL_ACCOUNT_NAME, &a.users, global_default)).chain(
-            o.accounts
-                .iter()
-                .map(|acc| (acc.name.as_str(), &acc.users, acc.default_permissions.as_ref())),
+            o.accounts.iter().map(|acc| {
+                (
+                    acc.name.as_str(),
+                    &acc.users,
+                    acc.default_permissions.as_ref(),
+                )
+            }),
         );
         for (account, list, default) in groups {
             let account: Arc<str> = Arc::from(account);
@@ -217,7 +221,11 @@ impl Authenticator {
                 },
             )
         });
-        for s in token.iter().map(|t| &t.0).chain(single.iter().map(|s| &s.1)) {
+        for s in token
+            .iter()
+            .map(|t| &t.0)
+            .chain(single.iter().map(|s| &s.1))
+        {
             slow |= s.is_slow();
             plaintext |= !s.is_slow();
         }
@@ -273,7 +281,11 @@ impl Authenticator {
     }
 
     /// Checks a CONNECT. `nonce` is the one sent in this connection's INFO.
-    pub fn authenticate(&self, c: &ConnectInfo, nonce: Option<&str>) -> Result<Identity, AuthError> {
+    pub fn authenticate(
+        &self,
+        c: &ConnectInfo,
+        nonce: Option<&str>,
+    ) -> Result<Identity, AuthError> {
         if !self.configured() {
             return Ok(Identity::anonymous());
         }
@@ -346,7 +358,9 @@ mod tests {
 
     #[test]
     fn bcrypt_detection() {
-        assert!(is_bcrypt("$2a$04$UuTkLRZZ6QofpDOlMz32MuuxEHA43WOemOYHPz6.SjsVsyO1tDU96"));
+        assert!(is_bcrypt(
+            "$2a$04$UuTkLRZZ6QofpDOlMz32MuuxEHA43WOemOYHPz6.SjsVsyO1tDU96"
+        ));
         assert!(is_bcrypt("$2b$10$x"));
         assert!(!is_bcrypt("$2c$10$x"));
         assert!(!is_bcrypt("$2a$1$x"));
@@ -381,36 +395,53 @@ mod tests {
         o.validate().unwrap();
         let auth = Authenticator::from_options(&o);
         assert!(auth.configured() && !auth.auth_required() && auth.needs_nonce());
-        let id = auth.authenticate(&connect(r#"{"user":"a","pass":"pa"}"#), None).unwrap();
+        let id = auth
+            .authenticate(&connect(r#"{"user":"a","pass":"pa"}"#), None)
+            .unwrap();
         assert_eq!(&*id.account, "A");
-        let id = auth.authenticate(&connect(r#"{"user":"g","pass":"pg"}"#), None).unwrap();
+        let id = auth
+            .authenticate(&connect(r#"{"user":"g","pass":"pg"}"#), None)
+            .unwrap();
         assert_eq!(&*id.account, "$G");
         assert_eq!(
-            auth.authenticate(&connect(r#"{"user":"g","pass":"x"}"#), None).unwrap_err(),
+            auth.authenticate(&connect(r#"{"user":"g","pass":"x"}"#), None)
+                .unwrap_err(),
             AuthError::BadPassword("g".into())
         );
         assert_eq!(
-            auth.authenticate(&connect(r#"{"user":"zz","pass":"x"}"#), None).unwrap_err(),
+            auth.authenticate(&connect(r#"{"user":"zz","pass":"x"}"#), None)
+                .unwrap_err(),
             AuthError::UnknownUser("zz".into())
         );
         // No credentials: the no_auth_user.
-        assert_eq!(&*auth.authenticate(&connect("{}"), None).unwrap().account, "A");
+        assert_eq!(
+            &*auth.authenticate(&connect("{}"), None).unwrap().account,
+            "A"
+        );
         // A token where none is configured is not "no credentials".
-        assert!(auth.authenticate(&connect(r#"{"auth_token":"t"}"#), None).is_err());
+        assert!(auth
+            .authenticate(&connect(r#"{"auth_token":"t"}"#), None)
+            .is_err());
         // nkey challenge.
         let nonce = super::super::nkey::new_nonce();
         let sig = base64::Engine::encode(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
             kp.sign(nonce.as_bytes()).unwrap(),
         );
-        let c = connect(&format!(r#"{{"nkey":"{}","sig":"{sig}"}}"#, kp.public_key()));
+        let c = connect(&format!(
+            r#"{{"nkey":"{}","sig":"{sig}"}}"#,
+            kp.public_key()
+        ));
         assert_eq!(&*auth.authenticate(&c, Some(&nonce)).unwrap().account, "A");
         assert!(matches!(
             auth.authenticate(&c, Some("another")),
             Err(AuthError::BadSignature(_, SignatureError::Mismatch))
         ));
         let c = connect(r#"{"nkey":"UNKNOWN","user":"a","pass":"pa"}"#);
-        assert!(matches!(auth.authenticate(&c, Some(&nonce)), Err(AuthError::UnknownNkey(_))));
+        assert!(matches!(
+            auth.authenticate(&c, Some(&nonce)),
+            Err(AuthError::UnknownNkey(_))
+        ));
     }
 
     #[test]
@@ -419,9 +450,12 @@ mod tests {
         o.authorization.token = Some(bcrypt::hash("tok", 4).unwrap());
         let auth = Authenticator::from_options(&o);
         assert!(auth.auth_required() && auth.may_be_slow() && !auth.needs_nonce());
-        assert!(auth.authenticate(&connect(r#"{"auth_token":"tok"}"#), None).is_ok());
+        assert!(auth
+            .authenticate(&connect(r#"{"auth_token":"tok"}"#), None)
+            .is_ok());
         assert_eq!(
-            auth.authenticate(&connect(r#"{"auth_token":"x"}"#), None).unwrap_err(),
+            auth.authenticate(&connect(r#"{"auth_token":"x"}"#), None)
+                .unwrap_err(),
             AuthError::BadToken
         );
         let mut o = Options::default();
@@ -429,8 +463,12 @@ mod tests {
         o.authorization.password = Some("p".into());
         let auth = Authenticator::from_options(&o);
         assert!(auth.has_plaintext_secrets());
-        assert!(auth.authenticate(&connect(r#"{"user":"u","pass":"p"}"#), None).is_ok());
-        assert!(auth.authenticate(&connect(r#"{"user":"u","pass":"q"}"#), None).is_err());
+        assert!(auth
+            .authenticate(&connect(r#"{"user":"u","pass":"p"}"#), None)
+            .is_ok());
+        assert!(auth
+            .authenticate(&connect(r#"{"user":"u","pass":"q"}"#), None)
+            .is_err());
         assert!(auth.authenticate(&connect("{}"), None).is_err());
         let none = Authenticator::from_options(&Options::default());
         assert!(!none.configured() && !none.auth_required());

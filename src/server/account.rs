@@ -207,7 +207,10 @@ mod tests {
         let (to, reply) = exporter.route_response(&out).unwrap();
         assert_eq!(to.name, importer.name);
         assert_eq!(&*reply, b"_INBOX.1");
-        assert!(exporter.route_response(&out).is_none(), "singleton answered");
+        assert!(
+            exporter.route_response(&out).is_none(),
+            "singleton answered"
+        );
         assert_eq!(exporter.pending_responses(), 0);
 
         exporter.map_reply(

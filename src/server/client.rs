@@ -18,13 +18,13 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::auth::{Identity, Permissions, PublishVerdicts, ReplyTracker};
 use crate::protocol::client::{
     parse, write_err, write_hmsg, write_msg, ClientOp, Limits, ParseError, Parsed,
     NO_RESPONDERS_HDR, OK, PING, PONG,
 };
 use crate::protocol::connect::{parse_connect, ConnectInfo};
 use crate::protocol::info::parse_info;
-use crate::auth::{Identity, Permissions, PublishVerdicts, ReplyTracker};
 use crate::subject::{is_valid_literal_subject, is_valid_queue, is_valid_subject, subject_matches};
 use crate::sublist::{LocalMatchCache, MatchResult};
 
@@ -574,7 +574,8 @@ impl Conn {
     /// each checked against the new permissions.
     fn bind(&mut self, id: Identity) {
         let account = self.server.account(&id.account);
-        let moved = self.bound && (!Arc::ptr_eq(&account, &self.account) || !same_perms(&self.perms, &id.permissions));
+        let moved = self.bound
+            && (!Arc::ptr_eq(&account, &self.account) || !same_perms(&self.perms, &id.permissions));
         let old: Vec<(Box<[u8]>, Arc<Subscription>)> = if moved {
             self.subs.drain().collect()
         } else {
@@ -872,7 +873,15 @@ impl Conn {
                     transform.apply(subject, &mut buf.subject);
                     let result = self.match_in(&target, &buf.subject);
                     if !result.is_empty() {
-                        self.fan_out_inner(&result, &buf.subject, reply, headers, payload, depth + 1, true);
+                        self.fan_out_inner(
+                            &result,
+                            &buf.subject,
+                            reply,
+                            headers,
+                            payload,
+                            depth + 1,
+                            true,
+                        );
                     }
                 }
             }
@@ -888,7 +897,13 @@ impl Conn {
                     transform.apply(subject, &mut buf.subject);
                     let mapped = match (reply, importer.upgrade()) {
                         (Some(r), Some(requester)) => {
-                            target.map_reply(&requester, r, *response_type, *threshold, &mut buf.reply);
+                            target.map_reply(
+                                &requester,
+                                r,
+                                *response_type,
+                                *threshold,
+                                &mut buf.reply,
+                            );
                             Some(&buf.reply[..])
                         }
                         _ => None,
@@ -896,12 +911,20 @@ impl Conn {
                     request_info_headers(&mut buf.headers, headers, importer_name, self.rtt);
                     let result = self.match_in(&target, &buf.subject);
                     if !result.is_empty() {
-                        self.fan_out(&result, &buf.subject, mapped, Some(&buf.headers), payload, depth + 1);
+                        self.fan_out(
+                            &result,
+                            &buf.subject,
+                            mapped,
+                            Some(&buf.headers),
+                            payload,
+                            depth + 1,
+                        );
                     }
                 }
             }
             ImportKind::Responses { account } => {
-                if let Some((to, orig)) = account.upgrade().and_then(|a| a.route_response(subject)) {
+                if let Some((to, orig)) = account.upgrade().and_then(|a| a.route_response(subject))
+                {
                     let result = self.match_in(&to, &orig);
                     if !result.is_empty() {
                         self.fan_out(&result, &orig, None, headers, payload, depth + 1);
@@ -1040,7 +1063,12 @@ fn same_perms(a: &Option<Arc<Permissions>>, b: &Option<Arc<Permissions>>) -> boo
 /// The headers of a request forwarded through a service import: the original
 /// ones (if any) plus `Nats-Request-Info: {"acc":"<importer>","rtt":<ns>}`, as
 /// nats-server adds. Written into `out` (reused between requests).
-fn request_info_headers(out: &mut Vec<u8>, original: Option<&[u8]>, account: &str, rtt: Option<Duration>) {
+fn request_info_headers(
+    out: &mut Vec<u8>,
+    original: Option<&[u8]>,
+    account: &str,
+    rtt: Option<Duration>,
+) {
     use std::io::Write as _;
     out.clear();
     match original {

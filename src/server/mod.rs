@@ -313,7 +313,9 @@ fn build_accounts(opts: &Options) -> (AccountRegistry, Arc<Account>, Option<Dura
     let mut sweep: Option<Duration> = None;
     let mut responders: Vec<Arc<Account>> = Vec::new();
     for a in &opts.accounts {
-        let Some(importer) = get(&a.name) else { continue };
+        let Some(importer) = get(&a.name) else {
+            continue;
+        };
         for im in &a.imports {
             // Validated: the exporter exists and exports this to the importer.
             let (Some(exporter), Ok(transform)) = (get(&im.account), im.transform()) else {
@@ -352,7 +354,10 @@ fn build_accounts(opts: &Options) -> (AccountRegistry, Arc<Account>, Option<Dura
                             })
                         });
                     let (response_type, threshold) = export.map_or(
-                        (Default::default(), crate::config::options::DEFAULT_RESPONSE_THRESHOLD),
+                        (
+                            Default::default(),
+                            crate::config::options::DEFAULT_RESPONSE_THRESHOLD,
+                        ),
                         |e| (e.response_type, e.response_threshold),
                     );
                     let local = im.local_subject();
@@ -375,7 +380,8 @@ fn build_accounts(opts: &Options) -> (AccountRegistry, Arc<Account>, Option<Dura
                     if !responders.iter().any(|r| Arc::ptr_eq(r, &exporter)) {
                         responders.push(exporter.clone());
                     }
-                    let every = (threshold / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                    let every =
+                        (threshold / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
                     sweep = Some(sweep.map_or(every, |s| s.min(every)));
                 }
             }
