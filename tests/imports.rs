@@ -353,3 +353,44 @@ async fn responses_from_queue_responders_and_many_requesters() {
     );
     s.stop().await;
 }
+
+fn wildcard_fx() -> Fx {
+    Fx {
+        conf: r#"
+accounts {
+  A: { users: [{user: a, password: p}], exports: [ {service: "svc.*.*"}, {stream: "s.*.>"} ] }
+  B: {
+    users: [{user: b, password: p}]
+    imports: [
+      {service: {account: A, subject: "svc.*.*"}, to: "q.*.*"}
+      {stream: {account: A, subject: "s.*.>"}, to: "t.$1.>"}
+    ]
+  }
+}
+"#
+        .into(),
+    }
+}
+
+async fn check_wildcard_mappings(s: &ConfServer, _fx: &Fx) {
+    let mut a = user(s, "a", &[">"]).await;
+    let mut b = user(s, "b", &["t.>"]).await;
+    // Service: the importer's q.x.y is the exporter's svc.x.y.
+    b.send("PUB q.x.y 1\r\nz\r\n").await;
+    b.ping_pong().await;
+    let (subject, _, reply, _, payload) = read_msg(&mut a).await;
+    assert_eq!(
+        (subject.as_str(), reply, payload.as_str()),
+        ("svc.x.y", None, "z")
+    );
+    // Stream: s.k.l.m arrives as t.k.l.m.
+    a.send("PUB s.k.l.m 1\r\nw\r\n").await;
+    a.ping_pong_after(b"MSG s.k.l.m 1 1\r\nw\r\n").await;
+    b.ping_pong_after(b"MSG t.k.l.m 1 1\r\nw\r\n").await;
+}
+conf_conformance!(
+    check_wildcard_mappings,
+    wildcard_mappings_tracebus,
+    wildcard_mappings_nats_server,
+    wildcard_fx()
+);
