@@ -5,7 +5,7 @@
 
 mod account;
 mod client;
-mod outbound;
+pub mod outbound;
 mod subscription;
 
 use std::net::SocketAddr;
