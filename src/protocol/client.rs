@@ -32,6 +32,7 @@ use bytes::{BufMut, BytesMut};
 use memchr::memchr;
 
 use super::info::ServerInfo;
+use super::lex::{self, is_blank, parse_size, split};
 
 /// `-ERR` text for syntax errors; nats-server closes the connection after it.
 pub const ERR_UNKNOWN_OP: &str = "Unknown Protocol Operation";
@@ -231,11 +232,6 @@ enum Name {
 
 const INCOMPLETE: Parsed<'static> = Parsed::Incomplete { need: None };
 
-#[inline(always)]
-fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
 /// SUB and UNSUB arguments are also split at a stray CR (nats-server does so;
 /// PUB and HPUB keep it inside the field).
 #[inline(always)]
@@ -393,65 +389,9 @@ fn line<'a>(
     }
 }
 
-/// Splits `s` into at most `N` fields separated by runs of `sep` bytes.
-/// Returns `None` when there are more than `N` fields.
-#[inline(always)]
-fn split<const N: usize>(s: &[u8], sep: fn(u8) -> bool) -> Option<([&[u8]; N], usize)> {
-    let mut out: [&[u8]; N] = [&[]; N];
-    let mut count = 0;
-    let mut i = 0;
-    while i < s.len() {
-        if sep(s[i]) {
-            i += 1;
-            continue;
-        }
-        let begin = i;
-        while i < s.len() && !sep(s[i]) {
-            i += 1;
-        }
-        if count == N {
-            return None;
-        }
-        out[count] = &s[begin..i];
-        count += 1;
-    }
-    Some((out, count))
-}
-
-/// nats-server's size syntax: 1 to 9 ASCII digits (leading zeros allowed), so
-/// the value always fits and a sign or a tenth digit is an error.
-#[inline(always)]
-fn parse_size(d: &[u8]) -> Option<usize> {
-    if d.is_empty() || d.len() > 9 {
-        return None;
-    }
-    let mut n = 0usize;
-    for &b in d {
-        let v = b.wrapping_sub(b'0');
-        if v > 9 {
-            return None;
-        }
-        n = n * 10 + v as usize;
-    }
-    Some(n)
-}
-
-/// Checks the body that starts at `start` (`size` bytes, then CRLF) and returns
-/// it once complete. Terminator bytes are checked as soon as they arrive.
 #[inline(always)]
 fn body(buf: &[u8], start: usize, size: usize) -> Result<Option<&[u8]>, ParseError> {
-    let end = start + size;
-    let need = end + 2;
-    if buf.len() >= need {
-        if buf[end] != b'\r' || buf[end + 1] != b'\n' {
-            return Err(ParseError::BadPayloadEnd);
-        }
-        return Ok(Some(&buf[start..end]));
-    }
-    if buf.len() > end && buf[end] != b'\r' {
-        return Err(ParseError::BadPayloadEnd);
-    }
-    Ok(None)
+    lex::body(buf, start, size).map_err(|_| ParseError::BadPayloadEnd)
 }
 
 /// `buf` starts with `PUB` and a blank (checked by the caller).

@@ -12,6 +12,7 @@
 pub mod client;
 pub mod connect;
 pub mod info;
+mod lex;
 pub mod route;
 
 pub use client::{

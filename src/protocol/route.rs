@@ -108,6 +108,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{write_u64, ERR_MAX_CONTROL_LINE, ERR_MAX_PAYLOAD, ERR_UNKNOWN_OP};
 pub use super::client::{Limits, OK, PING, PONG};
+use super::lex::{self, is_blank, parse_size, split};
 
 /// Suggested parser limits for route connections. nats-server enforces none
 /// on routes, so these only bound memory: control lines up to 1 MiB (an
@@ -425,11 +426,6 @@ enum Name {
     AccUnsub,
 }
 
-#[inline(always)]
-fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
 /// Route arguments are split at blanks and CRs (nats-server's `splitArg`).
 #[inline(always)]
 fn is_sep(b: u8) -> bool {
@@ -620,48 +616,6 @@ fn line<'a>(buf: &'a [u8], from: usize, limits: &Limits) -> Result<Option<(&'a [
             Ok(None)
         }
     }
-}
-
-/// Splits `s` into at most `N` fields separated by runs of `sep` bytes;
-/// `None` when there are more.
-#[inline(always)]
-fn split<const N: usize>(s: &[u8], sep: fn(u8) -> bool) -> Option<([&[u8]; N], usize)> {
-    let mut out: [&[u8]; N] = [&[]; N];
-    let mut count = 0;
-    let mut i = 0;
-    while i < s.len() {
-        if sep(s[i]) {
-            i += 1;
-            continue;
-        }
-        let begin = i;
-        while i < s.len() && !sep(s[i]) {
-            i += 1;
-        }
-        if count == N {
-            return None;
-        }
-        out[count] = &s[begin..i];
-        count += 1;
-    }
-    Some((out, count))
-}
-
-/// nats-server's size syntax: 1 to 9 ASCII digits (leading zeros allowed).
-#[inline(always)]
-fn parse_size(d: &[u8]) -> Option<usize> {
-    if d.is_empty() || d.len() > 9 {
-        return None;
-    }
-    let mut n = 0usize;
-    for &b in d {
-        let v = b.wrapping_sub(b'0');
-        if v > 9 {
-            return None;
-        }
-        n = n * 10 + v as usize;
-    }
-    Some(n)
 }
 
 /// A queue weight as nats-server reads it; 0 stands for its "unusable" values.
@@ -927,21 +881,9 @@ fn parse_pub<'a>(buf: &'a [u8], from: usize, hpub: bool, limits: &Limits) -> Res
     })
 }
 
-/// Checks the body that starts at `start` (`size` bytes, then CRLF) and
-/// returns it once complete; terminator bytes are checked as they arrive.
 #[inline(always)]
 fn body(buf: &[u8], start: usize, size: usize) -> Result<Option<&[u8]>, E> {
-    let end = start + size;
-    if buf.len() >= end + 2 {
-        if buf[end] != b'\r' || buf[end + 1] != b'\n' {
-            return Err(E::BadPayloadEnd);
-        }
-        return Ok(Some(&buf[start..end]));
-    }
-    if buf.len() > end && buf[end] != b'\r' {
-        return Err(E::BadPayloadEnd);
-    }
-    Ok(None)
+    lex::body(buf, start, size).map_err(|_| E::BadPayloadEnd)
 }
 
 // ---------------------------------------------------------------------------
