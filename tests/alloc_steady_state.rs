@@ -4,40 +4,13 @@
 //! messages between two blocking raw-socket clients, and the number of heap
 //! allocations during a measured burst must stay far below one per message.
 
+#[path = "common/alloc_counter.rs"]
+mod alloc_counter;
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers every call to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const PAYLOAD: usize = 128;
 
@@ -127,18 +100,15 @@ fn publish_and_delivery_do_not_allocate_per_message() {
 
     let batches = 200;
     let messages = batches * per_batch;
-    // The reader thread's own buffer is allocated before counting starts.
-    ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
-    relay(
-        &mut publisher,
-        &mut subscriber,
-        &batch,
-        batches,
-        messages * msg_len(),
-    );
-    COUNTING.store(false, Ordering::SeqCst);
-    let allocs = ALLOCS.load(Ordering::SeqCst);
+    let ((), allocs) = alloc_counter::count_allocations(|| {
+        relay(
+            &mut publisher,
+            &mut subscriber,
+            &batch,
+            batches,
+            messages * msg_len(),
+        )
+    });
 
     eprintln!("{allocs} heap allocations while relaying {messages} messages");
     // The test's own reader thread accounts for a handful (thread spawn, its

@@ -4,45 +4,18 @@
 //! a message crossing a stream import into another account must not allocate
 //! per message once warmed up. (Own test binary: a counting global allocator.)
 
+#[path = "common/alloc_counter.rs"]
+mod alloc_counter;
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tracebus::config::{
     AccountOptions, ExportKind, ExportOptions, ImportOptions, Options, PermissionsOptions,
     SubjectPermissionOptions, UserOptions,
 };
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers every call to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const PAYLOAD: usize = 128;
 
@@ -198,11 +171,8 @@ fn permissions_and_stream_imports_do_not_allocate_per_message() {
 
     let batches = 200;
     let messages = batches * per_batch;
-    ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
-    relay(&mut tracer, &mut subs, &b, batches);
-    COUNTING.store(false, Ordering::SeqCst);
-    let allocs = ALLOCS.load(Ordering::SeqCst);
+    let ((), allocs) =
+        alloc_counter::count_allocations(|| relay(&mut tracer, &mut subs, &b, batches));
     eprintln!("{allocs} heap allocations while relaying {messages} messages to 2 accounts");
     assert!(
         allocs < messages / 100,
