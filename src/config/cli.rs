@@ -35,6 +35,13 @@ const LONG_NAMES: &[&str] = &[
     "logtime",
     "version",
     "help",
+    "cluster",
+    "routes",
+    "cluster_name",
+    "cluster_advertise",
+    "no_advertise",
+    "connect_retries",
+    "signal",
 ];
 
 /// Long flags that take a value in the next argument (unless written `--x=v`).
@@ -50,6 +57,12 @@ const VALUE_LONGS: &[&str] = &[
     "auth",
     "log",
     "pid",
+    "cluster",
+    "routes",
+    "cluster_name",
+    "cluster_advertise",
+    "connect_retries",
+    "signal",
 ];
 
 /// Short flags that take a value.
@@ -57,8 +70,7 @@ const VALUE_SHORTS: &[char] = &['c', 'a', 'p', 'n', 'l', 'P'];
 
 /// nats-server's multi-letter single-dash flags that are not long names, mapped
 /// to the long flag that implements them: `(spelling, long name, takes a value)`.
-/// `--signal` (nats-server `-sl`) belongs here when it is added.
-const MULTI_LETTER_SHORTS: &[(&str, &str, bool)] = &[];
+const MULTI_LETTER_SHORTS: &[(&str, &str, bool)] = &[("sl", "signal", true)];
 
 /// The command line: nats-server's main flags. Values given here override the
 /// configuration file's.
@@ -137,6 +149,35 @@ pub struct Cli {
         value_parser = parse_go_bool
     )]
     pub logtime: Option<bool>,
+
+    /// Cluster listen URL for routes, e.g. nats://127.0.0.1:6222 (user:pass@ sets the cluster authorization)
+    #[arg(long = "cluster", value_name = "URL")]
+    pub cluster: Option<String>,
+
+    /// Routes to solicit, comma separated: nats-route://host:port,...
+    #[arg(long = "routes", value_name = "URLS")]
+    pub routes: Option<String>,
+
+    /// Cluster name (every node of a cluster uses the same)
+    #[arg(long = "cluster_name", value_name = "NAME")]
+    pub cluster_name: Option<String>,
+
+    /// Route address announced to other nodes (host:port)
+    #[arg(long = "cluster_advertise", value_name = "HOST:PORT")]
+    pub cluster_advertise: Option<String>,
+
+    /// Do not tell clients the URLs of the other cluster nodes
+    #[arg(long = "no_advertise", action = ArgAction::SetTrue)]
+    pub no_advertise: bool,
+
+    /// Extra connection attempts for routes learned from other nodes
+    #[arg(long = "connect_retries", value_name = "N")]
+    pub connect_retries: Option<u32>,
+
+    /// Send a signal to a running tracebus: ldm, quit, stop, term, reopen or reload,
+    /// optionally =PID or =PIDFILE (e.g. --signal ldm=1234)
+    #[arg(long = "signal", value_name = "SIGNAL[=PID]")]
+    pub signal: Option<String>,
 
     /// Check the configuration, report the result and exit (0 valid, 1 not)
     #[arg(short = 't', action = ArgAction::SetTrue)]
@@ -311,6 +352,33 @@ impl Cli {
         if let Some(pid) = self.pid_file {
             opts.pid_file = Some(pid);
         }
+        let cluster_flags = self.cluster.is_some()
+            || self.routes.is_some()
+            || self.cluster_name.is_some()
+            || self.cluster_advertise.is_some()
+            || self.no_advertise
+            || self.connect_retries.is_some();
+        if cluster_flags {
+            let c = opts.cluster.get_or_insert_with(Default::default);
+            if let Some(url) = &self.cluster {
+                c.apply_listen_url(url)?;
+            }
+            if let Some(routes) = &self.routes {
+                c.apply_routes_flag(routes)?;
+            }
+            if let Some(name) = self.cluster_name {
+                c.name = Some(name);
+            }
+            if let Some(adv) = self.cluster_advertise {
+                c.advertise = Some(adv);
+            }
+            if self.no_advertise {
+                c.no_advertise = true;
+            }
+            if let Some(n) = self.connect_retries {
+                c.connect_retries = n;
+            }
+        }
         opts.validate()?;
         Ok(opts)
     }
@@ -383,6 +451,30 @@ mod tests {
         assert_eq!(cli(&["-T=false"]).logtime, Some(false));
         assert_eq!(cli(&["--logtime=0"]).logtime, Some(false));
         assert_eq!(cli(&[]).logtime, None);
+    }
+
+    #[test]
+    fn cluster_flags() {
+        let o = cli(&[
+            "-cluster",
+            "nats://127.0.0.1:-1",
+            "--routes",
+            "nats-route://127.0.0.1:6222,nats://127.0.0.1:6223",
+            "--cluster_name",
+            "C1",
+        ])
+        .into_options()
+        .unwrap();
+        let c = o.cluster.unwrap();
+        assert_eq!(c.port, Some(-1));
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.name.as_deref(), Some("C1"));
+        // Routes without a listen address are refused.
+        assert!(cli(&["--routes", "nats://127.0.0.1:6222"])
+            .into_options()
+            .is_err());
+        assert_eq!(cli(&["-sl", "ldm=12"]).signal.as_deref(), Some("ldm=12"));
+        assert_eq!(cli(&["--signal", "quit"]).signal.as_deref(), Some("quit"));
     }
 
     #[test]

@@ -19,10 +19,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub mod cli;
+pub mod cluster;
 pub mod options;
 pub mod parser;
 
 pub use cli::Cli;
+pub use cluster::{ClusterOptions, RouteUrl};
 pub use options::{
     parse_duration, AccountOptions, AuthOptions, ExportKind, ExportOptions, ImportOptions, Options,
     PermissionsOptions, ResponsePermissionOptions, ResponseType, SubjectPermissionOptions,

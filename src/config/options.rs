@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::cluster::ClusterOptions;
 use super::parser::{parse_file, Item, Map, Value};
 use super::{ConfigError, ErrorKind, Pos};
 use crate::subject::{is_valid_queue, is_valid_subject};
@@ -52,9 +53,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "trusted_keys",
     "resolver",
     "resolver_preload",
-    "cluster",
-    "lame_duck_duration",
-    "lame_duck_grace_period",
     "http",
     "http_port",
     "monitor_port",
@@ -309,6 +307,12 @@ pub struct Options {
     pub pid_file: Option<PathBuf>,
     /// The configuration file these options were read from (for reload and logs).
     pub config_file: Option<PathBuf>,
+    /// `cluster { ... }`: routes to other servers (`None`: not clustered).
+    pub cluster: Option<ClusterOptions>,
+    /// How long lame duck mode takes to close every client.
+    pub lame_duck_duration: Duration,
+    /// Wait in lame duck mode before the first client is closed.
+    pub lame_duck_grace_period: Duration,
 }
 
 impl Default for Options {
@@ -337,6 +341,9 @@ impl Default for Options {
             log_file: None,
             pid_file: None,
             config_file: None,
+            cluster: None,
+            lame_duck_duration: super::cluster::DEFAULT_LAME_DUCK_DURATION,
+            lame_duck_grace_period: super::cluster::DEFAULT_LAME_DUCK_GRACE_PERIOD,
         }
     }
 }
@@ -397,6 +404,10 @@ impl Options {
                 "authorization: cannot have both a user/password and a token",
             ));
         }
+        if let Some(c) = &self.cluster {
+            c.validate()?;
+        }
+        super::cluster::validate_lame_duck(self.lame_duck_duration, self.lame_duck_grace_period)?;
         validate_accounts(self)
     }
 
@@ -448,6 +459,21 @@ impl Options {
             "logtime" => self.logtime = boolean(key, item)?,
             "log_file" | "logfile" => self.log_file = Some(PathBuf::from(string(key, item)?)),
             "pid_file" | "pidfile" => self.pid_file = Some(PathBuf::from(string(key, item)?)),
+            "cluster" => self.cluster = Some(super::cluster::cluster(key, item)?),
+            "lame_duck_duration" => {
+                self.lame_duck_duration = super::cluster::lame_duck_duration(
+                    key,
+                    item,
+                    super::cluster::DEFAULT_LAME_DUCK_DURATION,
+                )?
+            }
+            "lame_duck_grace_period" => {
+                self.lame_duck_grace_period = super::cluster::lame_duck_duration(
+                    key,
+                    item,
+                    super::cluster::DEFAULT_LAME_DUCK_GRACE_PERIOD,
+                )?
+            }
             lower if NOT_YET_SUPPORTED.contains(&lower) => return Err(not_yet(key, item)),
             _ => {
                 return Err(ConfigError::at(
@@ -528,7 +554,7 @@ fn describe(value: &Value) -> String {
     }
 }
 
-fn wrong_type(key: &str, item: &Item, expected: &str) -> ConfigError {
+pub(super) fn wrong_type(key: &str, item: &Item, expected: &str) -> ConfigError {
     let mut msg = format!(
         "\"{key}\" must be {expected}, got {}",
         describe(&item.value)
@@ -539,14 +565,14 @@ fn wrong_type(key: &str, item: &Item, expected: &str) -> ConfigError {
     ConfigError::at(ErrorKind::BadType, &item.pos, msg)
 }
 
-fn string(key: &str, item: &Item) -> Result<String, ConfigError> {
+pub(super) fn string(key: &str, item: &Item) -> Result<String, ConfigError> {
     match &item.value {
         Value::String(s) => Ok(s.clone()),
         _ => Err(wrong_type(key, item, "a string")),
     }
 }
 
-fn boolean(key: &str, item: &Item) -> Result<bool, ConfigError> {
+pub(super) fn boolean(key: &str, item: &Item) -> Result<bool, ConfigError> {
     match &item.value {
         Value::Bool(b) => Ok(*b),
         _ => Err(wrong_type(
@@ -557,7 +583,7 @@ fn boolean(key: &str, item: &Item) -> Result<bool, ConfigError> {
     }
 }
 
-fn check_port(key: &str, item: &Item, port: i64) -> Result<i32, ConfigError> {
+pub(super) fn check_port(key: &str, item: &Item, port: i64) -> Result<i32, ConfigError> {
     if (-1..=65535).contains(&port) {
         Ok(port as i32)
     } else {
@@ -580,7 +606,12 @@ fn port(key: &str, item: &Item) -> Result<i32, ConfigError> {
 
 /// A non-negative integer (size suffixes already applied by the parser) up to
 /// `max`; 0 means `zero_default`, nats-server's rule for these limits.
-fn size(key: &str, item: &Item, max: usize, zero_default: usize) -> Result<usize, ConfigError> {
+pub(super) fn size(
+    key: &str,
+    item: &Item,
+    max: usize,
+    zero_default: usize,
+) -> Result<usize, ConfigError> {
     let n = match &item.value {
         Value::Integer(i) => *i,
         _ => {
@@ -611,7 +642,11 @@ fn size(key: &str, item: &Item, max: usize, zero_default: usize) -> Result<usize
 
 /// A duration: a Go-style string (`"10s"`, `"1h30m"`) or a number of seconds
 /// (integer or decimal). Zero means `zero_default`, as in nats-server.
-fn duration(key: &str, item: &Item, zero_default: Duration) -> Result<Duration, ConfigError> {
+pub(super) fn duration(
+    key: &str,
+    item: &Item,
+    zero_default: Duration,
+) -> Result<Duration, ConfigError> {
     let bad = |msg: String| ConfigError::at(ErrorKind::BadValue, &item.pos, msg);
     let d = match &item.value {
         Value::String(s) => parse_duration(s).map_err(|e| {
@@ -685,7 +720,7 @@ fn authorization(key: &str, item: &Item) -> Result<AuthOptions, ConfigError> {
 
 // ------------------------------------------------------------------ users, permissions
 
-fn block<'a>(key: &str, item: &'a Item) -> Result<&'a Map, ConfigError> {
+pub(super) fn block<'a>(key: &str, item: &'a Item) -> Result<&'a Map, ConfigError> {
     match &item.value {
         Value::Map(m) => Ok(m),
         _ => Err(wrong_type(key, item, "a block")),
@@ -706,7 +741,7 @@ fn bad_value(item: &Item, msg: String) -> ConfigError {
 
 /// A string or an array of strings (nats-server accepts a single subject where a
 /// list is expected).
-fn string_list(key: &str, item: &Item) -> Result<Vec<(String, Pos)>, ConfigError> {
+pub(super) fn string_list(key: &str, item: &Item) -> Result<Vec<(String, Pos)>, ConfigError> {
     match &item.value {
         Value::String(s) => Ok(vec![(s.clone(), item.pos.clone())]),
         Value::Array(a) => a

@@ -29,6 +29,7 @@ use crate::subject::{is_valid_literal_subject, is_valid_queue, is_valid_subject,
 use crate::sublist::{LocalMatchCache, MatchResult};
 
 use super::account::Account;
+use super::cluster::{pick_route_member, RouteTargets};
 use super::outbound::{Outbound, OutboundFailure, Queued};
 use super::subscription::{Admit, ImportKind, ImportSub, SubRef, Subscription};
 use super::ServerShared;
@@ -60,6 +61,9 @@ pub struct ClientShared {
     /// Set when the connection's user has `allow_responses`: deliveries with a
     /// reply subject are recorded here so the user may answer them.
     replies: OnceLock<ReplyTracker>,
+    /// Set (to the client's address) once its CONNECT said protocol >= 1: it
+    /// gets asynchronous INFO updates (cluster URLs, lame duck mode).
+    pub(crate) async_info: OnceLock<SocketAddr>,
     kill: Notify,
     killed: AtomicBool,
 }
@@ -71,6 +75,7 @@ impl ClientShared {
             out: Outbound::new(max_pending),
             headers: AtomicBool::new(false),
             replies: OnceLock::new(),
+            async_info: OnceLock::new(),
             kill: Notify::new(),
             killed: AtomicBool::new(false),
         }
@@ -178,6 +183,7 @@ pub(crate) async fn run(server: Arc<ServerShared>, stream: TcpStream, peer: Sock
         scratch: Vec::new(),
         to_wake: Vec::new(),
         to_remove: Vec::new(),
+        routes: RouteTargets::default(),
         opts: ConnectInfo::default(),
         connected: false,
         pings_out: 0,
@@ -197,7 +203,7 @@ pub(crate) async fn run(server: Arc<ServerShared>, stream: TcpStream, peer: Sock
     let _ = tokio::time::timeout(FINAL_FLUSH_WAIT, flusher).await;
 }
 
-fn err_line(text: &str) -> Vec<u8> {
+pub(crate) fn err_line(text: &str) -> Vec<u8> {
     let mut b = BytesMut::with_capacity(text.len() + 10);
     write_err(&mut b, text);
     b.to_vec()
@@ -240,6 +246,8 @@ struct Conn {
     to_wake: Vec<Arc<ClientShared>>,
     /// Subscriptions that reached their auto-unsubscribe limit during this batch.
     to_remove: Vec<Arc<Subscription>>,
+    /// Routed copies of the message being fanned out, and routes to wake.
+    routes: RouteTargets,
     opts: ConnectInfo,
     connected: bool,
     pings_out: u32,
@@ -564,6 +572,9 @@ impl Conn {
         self.shared.headers.store(info.headers, Ordering::Relaxed);
         self.opts = info;
         self.connected = true;
+        if self.opts.protocol >= 1 {
+            let _ = self.shared.async_info.set(self.peer);
+        }
         self.ok();
         Ok(())
     }
@@ -712,6 +723,9 @@ impl Conn {
             self.shared.out.send_now(&err_line("Invalid Subject"));
             return;
         }
+        if let Some(cluster) = &self.server.cluster {
+            cluster.local_interest(&self.account.name, subject, queue, 1);
+        }
         self.subs.insert(sid.into(), sub);
         self.ok();
     }
@@ -742,7 +756,7 @@ impl Conn {
     }
 
     fn remove_sub(&self, sub: &Arc<Subscription>) {
-        remove_from_account(sub);
+        remove_from_account(&self.server, sub);
     }
 
     /// Pedantic clients are told about a wildcard or malformed publish subject;
@@ -821,6 +835,9 @@ impl Conn {
         clients_only: bool,
     ) {
         let echo = self.opts.echo;
+        // Routed copies of this (account, subject) are collected above `mark`
+        // (one RMSG per route) and written at the end.
+        let mark = self.routes.mark();
         for entry in &result.plain {
             match entry {
                 SubRef::Client(sub) => {
@@ -834,14 +851,16 @@ impl Conn {
                         self.forward(import, subject, reply, headers, payload, depth);
                     }
                 }
+                SubRef::Route(route) => self.routes.add(mark, route, None),
             }
         }
-        for group in &result.queues {
+        for (gi, group) in result.queues.iter().enumerate() {
             let n = group.members.len();
             if n == 0 {
                 continue;
             }
             let start = fastrand::usize(..n);
+            let mut delivered = false;
             for i in 0..n {
                 let Some(sub) = group.members[(start + i) % n].as_client() else {
                     continue;
@@ -850,10 +869,19 @@ impl Conn {
                     continue;
                 }
                 if self.deliver(sub, subject, reply, headers, payload) {
+                    delivered = true;
                     break;
                 }
             }
+            // No local member took it: one route gets it, by queue weight.
+            if !delivered {
+                if let Some(route) = pick_route_member(&group.members) {
+                    self.routes.add(mark, route, Some(gi));
+                }
+            }
         }
+        self.routes
+            .flush(mark, result, subject, reply, headers, payload);
     }
 
     /// Carries a message across an import into another account.
@@ -941,9 +969,7 @@ impl Conn {
         self.scratch[depth] = buf;
     }
 
-    /// Writes one MSG/HMSG into a subscriber's queue. Returns false if the
-    /// subscription refused it (closed, past its auto-unsubscribe limit, or the
-    /// subject is denied to its user).
+    /// Writes one MSG/HMSG into a subscriber's queue (see [`deliver_to`]).
     #[inline]
     fn deliver(
         &mut self,
@@ -953,45 +979,15 @@ impl Conn {
         headers: Option<&[u8]>,
         payload: &[u8],
     ) -> bool {
-        if let Some(perms) = &sub.deny {
-            if perms.delivery_denied(subject, sub.queue.as_deref()) {
-                return false;
-            }
-        }
-        let admit = sub.admit();
-        if admit == Admit::Refuse {
-            return false;
-        }
-        let client = &sub.client;
-        if let (Some(r), Some(tracker)) = (reply, client.replies.get()) {
-            tracker.record(r);
-        }
-        let headers = headers.filter(|_| client.wants_headers());
-        let len = 48
-            + subject.len()
-            + sub.sid.len()
-            + reply.map_or(0, <[u8]>::len)
-            + headers.map_or(0, <[u8]>::len)
-            + payload.len();
-        let queued = client.out.queue_with(len, |out| match headers {
-            Some(h) => write_hmsg(out, subject, &sub.sid, reply, h, payload),
-            None => write_msg(out, subject, &sub.sid, reply, payload),
-        });
-        match queued {
-            Queued::NeedsFlush => self.to_wake.push(client.clone()),
-            Queued::Pending => {}
-            Queued::Dropped => {
-                if client.out.failure().is_some() {
-                    // Newly slow: make sure its flusher sees the failure and the
-                    // owning task tears it down.
-                    client.out.wake();
-                }
-            }
-        }
-        if admit == Admit::DeliverLast {
-            self.to_remove.push(sub.clone());
-        }
-        true
+        deliver_to(
+            sub,
+            subject,
+            reply,
+            headers,
+            payload,
+            &mut self.to_wake,
+            &mut self.to_remove,
+        )
     }
 
     /// Answers a request nobody can serve with the 503 status message, sent to
@@ -1015,8 +1011,9 @@ impl Conn {
             c.out.wake();
         }
         for sub in std::mem::take(&mut self.to_remove) {
-            remove_from_account(&sub);
+            remove_from_account(&self.server, &sub);
         }
+        self.routes.wake();
     }
 
     fn teardown(&mut self, reason: CloseReason) {
@@ -1038,22 +1035,88 @@ impl Conn {
             );
         }
         for (_, sub) in self.subs.drain() {
-            remove_from_account(&sub);
+            remove_from_account(&self.server, &sub);
         }
         self.account.remove_client();
         self.shared.out.close();
     }
 }
 
-/// Closes a subscription and takes it out of its account's sublist (once).
-fn remove_from_account(sub: &Arc<Subscription>) {
+/// Writes one MSG/HMSG into a subscriber's queue. Returns false if the
+/// subscription refused it (closed, past its auto-unsubscribe limit, or the
+/// subject is denied to its user).
+/// Shared by client and route readers: `to_wake` collects subscribers
+/// whose flusher must be woken at the end of the batch, `to_remove` those
+/// that reached their auto-unsubscribe limit.
+#[inline]
+pub(crate) fn deliver_to(
+    sub: &Arc<Subscription>,
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    headers: Option<&[u8]>,
+    payload: &[u8],
+    to_wake: &mut Vec<Arc<ClientShared>>,
+    to_remove: &mut Vec<Arc<Subscription>>,
+) -> bool {
+    if let Some(perms) = &sub.deny {
+        if perms.delivery_denied(subject, sub.queue.as_deref()) {
+            return false;
+        }
+    }
+    let admit = sub.admit();
+    if admit == Admit::Refuse {
+        return false;
+    }
+    let client = &sub.client;
+    if let (Some(r), Some(tracker)) = (reply, client.replies.get()) {
+        tracker.record(r);
+    }
+    let headers = headers.filter(|_| client.wants_headers());
+    let len = 48
+        + subject.len()
+        + sub.sid.len()
+        + reply.map_or(0, <[u8]>::len)
+        + headers.map_or(0, <[u8]>::len)
+        + payload.len();
+    let queued = client.out.queue_with(len, |out| match headers {
+        Some(h) => write_hmsg(out, subject, &sub.sid, reply, h, payload),
+        None => write_msg(out, subject, &sub.sid, reply, payload),
+    });
+    match queued {
+        Queued::NeedsFlush => to_wake.push(client.clone()),
+        Queued::Pending => {}
+        Queued::Dropped => {
+            if client.out.failure().is_some() {
+                // Newly slow: make sure its flusher sees the failure and the
+                // owning task tears it down.
+                client.out.wake();
+            }
+        }
+    }
+    if admit == Admit::DeliverLast {
+        to_remove.push(sub.clone());
+    }
+    true
+}
+
+/// Closes a subscription and takes it out of its account's sublist (once),
+/// telling the cluster when the last local interest in its subject goes.
+pub(crate) fn remove_from_account(server: &ServerShared, sub: &Arc<Subscription>) {
     if sub.close() {
         if let Some(account) = sub.account.upgrade() {
-            let _ = account.sublist.remove(
-                &sub.subject,
-                sub.queue.as_deref(),
-                &SubRef::Client(sub.clone()),
-            );
+            if account
+                .sublist
+                .remove(
+                    &sub.subject,
+                    sub.queue.as_deref(),
+                    &SubRef::Client(sub.clone()),
+                )
+                .is_ok()
+            {
+                if let Some(cluster) = &server.cluster {
+                    cluster.local_interest(&account.name, &sub.subject, sub.queue.as_deref(), -1);
+                }
+            }
         }
     }
 }

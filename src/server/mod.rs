@@ -5,7 +5,10 @@
 
 mod account;
 mod client;
+mod cluster;
+mod lameduck;
 pub mod outbound;
+mod route;
 mod subscription;
 
 use std::net::SocketAddr;
@@ -56,6 +59,10 @@ pub(crate) struct ServerShared {
     clients: DashMap<u64, Arc<ClientShared>>,
     next_cid: AtomicU64,
     pub(crate) auth: Authenticator,
+    /// Routes to the other servers (`cluster` configured).
+    pub(crate) cluster: Option<Arc<cluster::Cluster>>,
+    /// Lame duck mode: no new clients, INFO says `ldm`.
+    pub(crate) lame_duck: std::sync::atomic::AtomicBool,
 }
 
 impl ServerShared {
@@ -75,6 +82,11 @@ impl ServerShared {
         }
     }
 
+    /// The account called `name`, if it exists (routes name accounts).
+    pub(crate) fn find_account(&self, name: &str) -> Option<Arc<Account>> {
+        self.accounts.get(name).map(|a| a.value().clone())
+    }
+
     /// The INFO line for one new connection.
     pub(crate) fn info_line(
         &self,
@@ -86,6 +98,12 @@ impl ServerShared {
         info.client_id = client_id;
         info.client_ip = peer.ip().to_string();
         info.nonce = nonce.map(str::to_owned);
+        let ldm = self.lame_duck.load(Ordering::Relaxed);
+        info.ldm = ldm;
+        if let Some(c) = &self.cluster {
+            info.cluster = Some(c.name());
+            info.connect_urls = c.client_connect_urls(ldm);
+        }
         let mut out = bytes::BytesMut::new();
         crate::protocol::client::write_info(&mut out, &info);
         String::from_utf8_lossy(&out).into_owned()
@@ -158,6 +176,12 @@ impl Server {
         if auth.has_plaintext_secrets() {
             tracing::warn!("Plaintext passwords detected, use nkeys or bcrypt");
         }
+        let cluster = match &opts.cluster {
+            Some(c) => Some(Arc::new(
+                cluster::bind(c, &opts, &info, addr, &accounts).await?,
+            )),
+            None => None,
+        };
         let shared = Arc::new(ServerShared {
             auth,
             global_account,
@@ -166,6 +190,8 @@ impl Server {
             next_cid: AtomicU64::new(1),
             info,
             opts,
+            cluster,
+            lame_duck: std::sync::atomic::AtomicBool::new(false),
         });
 
         tracing::info!("Starting tracebus");
@@ -173,6 +199,9 @@ impl Server {
         tracing::info!("  Server ID: {server_id}");
         tracing::info!("Listening for client connections on {addr}");
         tracing::info!("Server is ready");
+        if let Some(c) = &shared.cluster {
+            c.start(&shared);
+        }
 
         let (stop, mut stopped) = watch::channel(false);
         if let Some(every) = reply_sweep {
@@ -265,6 +294,9 @@ impl ServerHandle {
         let _ = self.stop.send(true);
         let _ = self.accept_task.await;
         tracing::info!("Initiating Shutdown...");
+        if let Some(c) = &self.shared.cluster {
+            c.shutdown().await;
+        }
         let clients: Vec<_> = self
             .shared
             .clients

@@ -18,6 +18,7 @@ use crate::transform::SubjectTransform;
 
 use super::account::Account;
 use super::client::ClientShared;
+use super::route::RouteSub;
 
 /// One SUB of one connection.
 pub struct Subscription {
@@ -169,6 +170,8 @@ pub enum SubRef {
     Client(Arc<Subscription>),
     /// An import (never in a queue group).
     Import(Arc<ImportSub>),
+    /// Interest of a server at the other end of a route (`RS+`).
+    Route(Arc<RouteSub>),
 }
 
 impl SubRef {
@@ -176,6 +179,7 @@ impl SubRef {
         match self {
             SubRef::Client(s) => Arc::as_ptr(s) as *const u8 as usize,
             SubRef::Import(i) => Arc::as_ptr(i) as *const u8 as usize,
+            SubRef::Route(r) => Arc::as_ptr(r) as *const u8 as usize,
         }
     }
 
@@ -183,7 +187,7 @@ impl SubRef {
     pub fn as_client(&self) -> Option<&Arc<Subscription>> {
         match self {
             SubRef::Client(s) => Some(s),
-            SubRef::Import(_) => None,
+            SubRef::Import(_) | SubRef::Route(_) => None,
         }
     }
 }
