@@ -5,11 +5,16 @@ use std::process::ExitCode;
 
 use tracebus::config::cli::Cli;
 use tracebus::config::Options;
-use tracebus::server::Server;
+use tracebus::server::{Server, ServerHandle};
 use tracing_subscriber::EnvFilter;
+
+mod signal;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
+    if let Some(spec) = cli.signal.clone() {
+        return signal::send(&spec, &cli);
+    }
     if cli.test_config {
         return cli.run_config_test();
     }
@@ -40,7 +45,7 @@ fn main() -> ExitCode {
 async fn run(opts: Options) -> ExitCode {
     // Handlers go in before anything can report readiness, so a signal sent
     // right after "Server is ready" is handled, not fatal.
-    let stop = match StopSignals::install() {
+    let mut signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot install signal handlers: {e}");
@@ -66,7 +71,7 @@ async fn run(opts: Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    stop.wait().await;
+    signals.serve(&server).await;
     server.shutdown().await;
     if let Some(path) = &pid_file {
         let _ = std::fs::remove_file(path);
@@ -74,26 +79,64 @@ async fn run(opts: Options) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// SIGINT and SIGTERM, installed once at start-up.
-struct StopSignals {
+/// The signals the server handles, installed once at start-up.
+struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
+    usr2: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
 }
 
-impl StopSignals {
+impl Signals {
     fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(StopSignals {
+        Ok(Signals {
             int: signal(SignalKind::interrupt())?,
             term: signal(SignalKind::terminate())?,
+            usr2: signal(SignalKind::user_defined2())?,
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
         })
     }
 
-    /// Resolves on the first SIGINT or SIGTERM.
-    async fn wait(mut self) {
-        tokio::select! {
-            _ = self.int.recv() => tracing::info!("Trapped \"interrupt\" signal"),
-            _ = self.term.recv() => tracing::info!("Trapped \"terminated\" signal"),
+    /// Handles signals until the server must shut down: SIGINT at any time;
+    /// SIGTERM unless in lame duck mode (nats-server ignores it then); the end
+    /// of lame duck mode (SIGUSR2). SIGHUP (reload) and SIGUSR1 (reopen log)
+    /// are not implemented: logged and ignored.
+    async fn serve(&mut self, server: &ServerHandle) {
+        let mut ldm: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>> = None;
+        loop {
+            tokio::select! {
+                _ = self.int.recv() => {
+                    tracing::info!("Trapped \"interrupt\" signal");
+                    return;
+                }
+                _ = self.term.recv() => {
+                    if server.is_lame_duck() {
+                        tracing::info!("Trapped \"terminated\" signal: ignored in lame duck mode (SIGINT stops now)");
+                        continue;
+                    }
+                    tracing::info!("Trapped \"terminated\" signal");
+                    return;
+                }
+                _ = self.usr2.recv() => {
+                    if ldm.is_none() {
+                        tracing::info!("Trapped \"user defined signal 2\" signal: entering lame duck mode");
+                        ldm = Some(Box::pin(server.lame_duck()));
+                    }
+                }
+                _ = self.hup.recv() => {
+                    tracing::warn!("Trapped \"hangup\" signal: configuration reload is not implemented in tracebus; nothing was reloaded");
+                }
+                _ = self.usr1.recv() => {
+                    tracing::warn!("Trapped \"user defined signal 1\" signal: reopening the log file is not implemented in tracebus; nothing was reopened");
+                }
+                _ = async { ldm.as_mut().expect("guarded").await }, if ldm.is_some() => {
+                    tracing::info!("Lame duck mode done, shutting down");
+                    return;
+                }
+            }
         }
     }
 }

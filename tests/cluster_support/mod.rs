@@ -2,6 +2,8 @@
 //! ports, waiting for routes and interest, raw clients.
 #![allow(dead_code)]
 
+pub mod proc;
+
 use std::future::Future;
 use std::time::Duration;
 
