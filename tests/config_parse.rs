@@ -593,15 +593,7 @@ fn unknown_key_in_block() {
 
 #[test]
 fn not_yet_supported_keys() {
-    for key in [
-        "operator",
-        "trusted_keys",
-        "resolver",
-        "resolver_preload",
-        "http",
-        "http_port",
-        "monitor_port",
-    ] {
+    for key in ["http", "http_port", "monitor_port"] {
         let (e, path, _dir) = file_err(&format!("port: 1\n{key}: 1\n"));
         assert_eq!(e.kind, ErrorKind::Unsupported, "{key}");
         assert_eq!(

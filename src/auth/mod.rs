@@ -9,11 +9,19 @@
 //!   `allow_responses` reply tracking, and the per-connection publish verdict
 //!   cache the hot path uses.
 //!
+//! * [`jwt_users`]: operator mode — trusted operator keys, account JWT
+//!   verification and validation, user JWT authorization, activations.
+//! * [`resolver`]: where account JWTs come from (MEMORY, URL, directory).
+//! * [`times`]: the daily connection windows of user JWTs.
+//!
 //! The server (`server/client.rs`) asks [`users::Authenticator`] once per
 //! CONNECT and then only consults the [`permissions::Permissions`] it got.
 
+pub mod jwt_users;
 pub mod nkey;
 pub mod permissions;
+pub mod resolver;
+pub mod times;
 pub mod users;
 
 pub use permissions::{Permissions, PublishVerdicts, ReplyTracker, ResponseLimits};

@@ -119,6 +119,8 @@ pub enum AuthError {
     BadToken,
     #[error("no credentials (user, token or nkey) in CONNECT")]
     NoCredentials,
+    #[error("operator mode: only user JWTs authenticate")]
+    OperatorMode,
 }
 
 struct PasswordUser {
@@ -135,6 +137,9 @@ pub struct Authenticator {
     no_auth: Option<Identity>,
     slow: bool,
     plaintext: bool,
+    /// Operator mode: users authenticate with JWTs (see `jwt_users`), never
+    /// with the tables above; a nonce is always sent.
+    operator: bool,
 }
 
 fn compile(p: Option<&PermissionsOptions>) -> Option<Arc<Permissions>> {
@@ -242,12 +247,14 @@ impl Authenticator {
             no_auth,
             slow,
             plaintext,
+            operator: o.trust.is_operator_mode(),
         }
     }
 
     /// Is any authentication configured? (Then the auth timeout applies.)
     pub fn configured(&self) -> bool {
-        !self.users.is_empty()
+        self.operator
+            || !self.users.is_empty()
             || !self.nkeys.is_empty()
             || self.token.is_some()
             || self.single.is_some()
@@ -258,9 +265,14 @@ impl Authenticator {
         self.configured() && self.no_auth.is_none()
     }
 
-    /// Does INFO need a nonce (nkey users configured)?
+    /// Does INFO need a nonce (nkey users configured, or operator mode)?
     pub fn needs_nonce(&self) -> bool {
-        !self.nkeys.is_empty()
+        self.operator || !self.nkeys.is_empty()
+    }
+
+    /// Operator mode (JWT users only)?
+    pub fn operator_mode(&self) -> bool {
+        self.operator
     }
 
     /// May an authentication take long (bcrypt)? The server then moves it off
@@ -286,6 +298,9 @@ impl Authenticator {
         c: &ConnectInfo,
         nonce: Option<&str>,
     ) -> Result<Identity, AuthError> {
+        if self.operator {
+            return Err(AuthError::OperatorMode);
+        }
         if !self.configured() {
             return Ok(Identity::anonymous());
         }

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod cluster;
 pub mod options;
 pub mod parser;
+pub mod trust;
 
 pub use cli::Cli;
 pub use cluster::{ClusterOptions, RouteUrl};
@@ -31,6 +32,7 @@ pub use options::{
     UserOptions,
 };
 pub use parser::{parse_file, parse_str, Item, Map, Value};
+pub use trust::{DirResolverOptions, PreloadEntry, ResolverOptions, TrustOptions, TrustedOperator};
 
 /// A place in a configuration file, kept on every parsed item so that errors found
 /// long after parsing (when typed options are built) can still point at the line

@@ -48,15 +48,7 @@ pub const DEFAULT_RESPONSE_THRESHOLD: Duration = Duration::from_secs(120);
 
 /// Keys of nats-server features that tracebus is building but does not have yet.
 /// They are rejected with a message of their own so nobody believes they work.
-const NOT_YET_SUPPORTED: &[&str] = &[
-    "operator",
-    "trusted_keys",
-    "resolver",
-    "resolver_preload",
-    "http",
-    "http_port",
-    "monitor_port",
-];
+const NOT_YET_SUPPORTED: &[&str] = &["http", "http_port", "monitor_port"];
 
 /// Keys of an account block that belong to features not built yet.
 const ACCOUNT_NOT_YET_SUPPORTED: &[&str] = &["nkey", "jetstream", "limits", "mappings"];
@@ -291,10 +283,13 @@ pub struct Options {
     pub no_auth_user: Option<String>,
     /// Where `no_auth_user` was set.
     pub no_auth_user_pos: Option<Pos>,
-    /// `system_account`: the account for server events; `None` is `$SYS`.
+    /// `system_account`: the account for server events; `None` is `$SYS`, or
+    /// in operator mode the operator JWT's system account.
     pub system_account: Option<String>,
     /// Where `system_account` was set.
     pub system_account_pos: Option<Pos>,
+    /// Operator mode: `operator`, `trusted_keys`, `resolver`, `resolver_preload`.
+    pub trust: super::trust::TrustOptions,
     /// Debug logging.
     pub debug: bool,
     /// Protocol tracing.
@@ -335,6 +330,7 @@ impl Default for Options {
             no_auth_user_pos: None,
             system_account: None,
             system_account_pos: None,
+            trust: Default::default(),
             debug: false,
             trace: false,
             logtime: true,
@@ -411,14 +407,19 @@ impl Options {
         validate_accounts(self)
     }
 
-    /// The system account's name (`system_account`, or `$SYS`).
+    /// The system account's name (`system_account`, or in operator mode the
+    /// operator JWT's system account, or `$SYS`).
     pub fn system_account_name(&self) -> &str {
         self.system_account
             .as_deref()
+            .or_else(|| self.trust.operator_system_account())
             .unwrap_or(DEFAULT_SYSTEM_ACCOUNT)
     }
 
     fn apply(&mut self, key: &str, item: &Item) -> Result<(), ConfigError> {
+        if self.trust.apply(key, item)? {
+            return Ok(());
+        }
         match key.to_ascii_lowercase().as_str() {
             "listen" => self.apply_listen(key, item)?,
             "host" | "net" => self.host = string(key, item)?,
@@ -1293,6 +1294,7 @@ impl ImportOptions {
 /// nkeys are unique server-wide, `no_auth_user` and `system_account` exist, and
 /// a single user or token is not mixed with users lists.
 fn validate_accounts(o: &Options) -> Result<(), ConfigError> {
+    super::trust::validate(o)?;
     let auth = &o.authorization;
     let account_users = o.accounts.iter().flat_map(|a| a.users.iter());
     if auth.token.is_some() || auth.user.is_some() {
@@ -1361,7 +1363,11 @@ fn validate_accounts(o: &Options) -> Result<(), ConfigError> {
             ));
         }
     }
-    if let Some(sys) = &o.system_account {
+    if let Some(sys) = o
+        .system_account
+        .as_ref()
+        .filter(|_| !o.trust.is_operator_mode())
+    {
         if sys != DEFAULT_SYSTEM_ACCOUNT && !o.accounts.iter().any(|a| &a.name == sys) {
             return Err(pos_err(
                 &o.system_account_pos,
