@@ -51,6 +51,9 @@ pub use codec::{
 };
 pub use creds::{decorate_jwt, format_creds, parse_creds, read_decorated_jwt, Creds};
 pub use error::JwtError;
+/// JSON with Go's escaping (`<`, `>`, `&` as `\u00XX`), for answers that
+/// must match nats-server byte for byte.
+pub(crate) use json::to_go_json;
 pub use nkey::{is_public_key, key_pair_type, key_type, public_key_pair, seed_key_pair, KeyType};
 
 /// The `nkeys` crate, re-exported so users of this module get the same

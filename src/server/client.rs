@@ -34,6 +34,8 @@ use super::outbound::{Outbound, OutboundFailure, Queued};
 use super::subscription::{Admit, ImportKind, ImportSub, SubRef, Subscription};
 use super::ServerShared;
 
+mod jwt;
+
 /// Read buffer size; grows for payloads larger than this.
 const READ_CAPACITY: usize = 64 * 1024;
 /// Entries kept in the per-connection match cache.
@@ -69,7 +71,7 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
-    fn new(id: u64, max_pending: usize) -> Self {
+    pub(crate) fn new(id: u64, max_pending: usize) -> Self {
         ClientShared {
             id,
             out: Outbound::new(max_pending),
@@ -185,6 +187,8 @@ pub(crate) async fn run(server: Arc<ServerShared>, stream: TcpStream, peer: Sock
         to_remove: Vec::new(),
         routes: RouteTargets::default(),
         opts: ConnectInfo::default(),
+        session: None,
+        session_gen: 0,
         connected: false,
         pings_out: 0,
         ping_sent: None,
@@ -249,6 +253,10 @@ struct Conn {
     /// Routed copies of the message being fanned out, and routes to wake.
     routes: RouteTargets,
     opts: ConnectInfo,
+    /// Operator mode: the JWT user's session (account updates, expiry).
+    session: Option<Arc<super::operator::Session>>,
+    /// The session generation last applied.
+    session_gen: u64,
     connected: bool,
     pings_out: u32,
     /// When the oldest unanswered PING went out (for the RTT).
@@ -293,6 +301,11 @@ impl Conn {
                         Some(OutboundFailure::SlowConsumerDeadline) => CloseReason::SlowConsumerWriteDeadline,
                         _ => CloseReason::WriteError,
                     };
+                }
+                _ = jwt::session_event(self.session.clone()) => {
+                    if let Err(close) = self.on_session_event() {
+                        return self.close_with(close);
+                    }
                 }
                 _ = &mut auth_sleep, if awaiting_auth => {
                     return self.close_with(Close::with_err("Authentication Timeout", CloseReason::AuthenticationTimeout));
@@ -451,7 +464,10 @@ impl Conn {
                 self.unsubscribe(sid, max);
                 self.ok();
             }
-            ClientOp::Ping => self.shared.out.send_now(PONG),
+            ClientOp::Ping => {
+                self.shared.out.send_now(PONG);
+                self.jwt_after_pong();
+            }
             ClientOp::Pong => {
                 self.pings_out = 0;
                 if let Some(sent) = self.ping_sent.take() {
@@ -539,7 +555,9 @@ impl Conn {
                 });
             }
         };
-        if self.server.auth.configured() && !self.connected {
+        if self.server.operator.is_some() && !self.connected {
+            self.jwt_connect(&info)?;
+        } else if self.server.auth.configured() && !self.connected {
             let auth = &self.server.auth;
             let nonce = self.nonce.as_deref();
             let result = if auth.may_be_slow() {
@@ -699,6 +717,12 @@ impl Conn {
                 self.ok();
                 return;
             }
+        }
+        if self.jwt_subs_full() {
+            self.shared
+                .out
+                .send_now(&err_line("maximum subscriptions exceeded"));
+            return;
         }
         let max = self.server.opts.max_subscriptions;
         if max > 0 && self.live_subs() >= max {
@@ -1037,6 +1061,7 @@ impl Conn {
         for (_, sub) in self.subs.drain() {
             remove_from_account(&self.server, &sub);
         }
+        self.jwt_teardown();
         self.account.remove_client();
         self.shared.out.close();
     }

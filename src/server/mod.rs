@@ -7,9 +7,11 @@ mod account;
 mod client;
 mod cluster;
 mod lameduck;
+mod operator;
 pub mod outbound;
 mod route;
 mod subscription;
+mod system;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +61,8 @@ pub(crate) struct ServerShared {
     clients: DashMap<u64, Arc<ClientShared>>,
     next_cid: AtomicU64,
     pub(crate) auth: Authenticator,
+    /// Operator mode: trusted keys, resolver, JWT accounts and sessions.
+    pub(crate) operator: Option<Arc<operator::OperatorState>>,
     /// Routes to the other servers (`cluster` configured).
     pub(crate) cluster: Option<Arc<cluster::Cluster>>,
     /// Lame duck mode: no new clients, INFO says `ldm`.
@@ -142,6 +146,7 @@ impl Server {
     pub async fn start(opts: Options) -> Result<ServerHandle, ServerError> {
         opts.validate()?;
         let auth = Authenticator::from_options(&opts);
+        let operator = operator::OperatorState::from_options(&opts)?;
         let (accounts, global_account, reply_sweep) = build_accounts(&opts);
         let port = if opts.port < 0 { 0 } else { opts.port as u16 };
         let bind = format!("{}:{}", opts.host, port);
@@ -184,6 +189,7 @@ impl Server {
         };
         let shared = Arc::new(ServerShared {
             auth,
+            operator,
             global_account,
             accounts,
             clients: DashMap::new(),
@@ -204,6 +210,9 @@ impl Server {
         }
 
         let (stop, mut stopped) = watch::channel(false);
+        if let Some(op) = &shared.operator {
+            op.start(&shared, stop.subscribe());
+        }
         if let Some(every) = reply_sweep {
             // Service reply mappings nobody answered lapse after their threshold.
             let weak = Arc::downgrade(&shared);
