@@ -257,3 +257,43 @@ fn signal_command_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read pid file"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_client_sent_before_it_saw_the_close_is_still_routed() {
+    let mut oa = node_options("drain-a", &[]);
+    oa.lame_duck_duration = Duration::from_secs(1);
+    oa.lame_duck_grace_period = Duration::from_millis(100);
+    let a = Arc::new(start(oa).await);
+    let b = start(node_options("drain-b", &[a.route_url().unwrap()])).await;
+    wait_until("route", || a.num_routes() == 1 && b.num_routes() == 1).await;
+    let viewer = async_nats::connect(b.client_url()).await.unwrap();
+    let mut sub = viewer.subscribe("trace.late").await.unwrap();
+    viewer.flush().await.unwrap();
+    wait_until("interest at a", || subs_in(&a, "$G") == 1).await;
+
+    // A tracer on the lame duck node keeps publishing until it reads the end
+    // of the stream, then publishes once more on the half-closed socket.
+    let mut tracer = Raw::connect(a.client_addr().port(), 1);
+    let ldm = {
+        let a = a.clone();
+        tokio::spawn(async move { a.lame_duck().await })
+    };
+    let sent_after_close = tokio::task::spawn_blocking(move || {
+        while tracer.line().is_some() {}
+        tracer
+            .stream
+            .write_all(b"PUB trace.late 5\r\nafter\r\n")
+            .is_ok()
+    })
+    .await
+    .unwrap();
+    assert!(sent_after_close);
+    let m = tokio::time::timeout(WAIT, futures::StreamExt::next(&mut sub))
+        .await
+        .expect("routed in time")
+        .unwrap();
+    assert_eq!(&m.payload[..], b"after");
+    ldm.await.unwrap();
+    Arc::try_unwrap(a).ok().unwrap().shutdown().await;
+    b.shutdown().await;
+}

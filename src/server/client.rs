@@ -44,6 +44,9 @@ const LOCAL_CACHE_ENTRIES: usize = 256;
 const FIRST_PING_INTERVAL: Duration = Duration::from_secs(2);
 /// Bound on how long teardown waits for queued bytes (e.g. a final -ERR) to leave.
 const FINAL_FLUSH_WAIT: Duration = Duration::from_secs(2);
+/// How long a connection closed by lame duck mode keeps reading what its
+/// client sent before it saw the close.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
 /// Entries in each per-connection cache of another account's sublist (imports).
 const FOREIGN_CACHE_ENTRIES: usize = 64;
 /// How many account hops one message may take through imports (service imports
@@ -68,6 +71,8 @@ pub struct ClientShared {
     pub(crate) async_info: OnceLock<SocketAddr>,
     kill: Notify,
     killed: AtomicBool,
+    /// Closing for lame duck mode: stop writing, keep reading (see `drain`).
+    draining: AtomicBool,
 }
 
 impl ClientShared {
@@ -80,12 +85,23 @@ impl ClientShared {
             async_info: OnceLock::new(),
             kill: Notify::new(),
             killed: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
         }
     }
 
     /// Asks the connection to close (server shutdown). Queued bytes are still written.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
+        self.kill.notify_one();
+    }
+
+    /// Closes the connection the graceful way (lame duck mode): queued bytes
+    /// are written and the socket is shut for writing, so the client sees the
+    /// end of the stream and reconnects elsewhere; what it sent before it
+    /// noticed is still read and processed (published messages are not lost)
+    /// until it closes its side or `DRAIN_WAIT` passes.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
         self.kill.notify_one();
     }
 
@@ -284,6 +300,9 @@ impl Conn {
         };
         let auth_sleep = tokio::time::sleep_until(auth_deadline.unwrap_or_else(Instant::now));
         tokio::pin!(auth_sleep);
+        let mut draining = false;
+        let drain_sleep = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(drain_sleep);
 
         loop {
             if buf.capacity() - buf.len() < 4096 {
@@ -293,9 +312,22 @@ impl Conn {
             tokio::select! {
                 biased;
                 _ = self.shared.kill.notified() => {
+                    if !draining
+                        && self.shared.draining.load(Ordering::Acquire)
+                        && !self.shared.killed.load(Ordering::Acquire)
+                    {
+                        // Lame duck: the flusher writes what is queued and shuts
+                        // the socket for writing; keep reading until the client
+                        // closes its side.
+                        draining = true;
+                        self.shared.out.close();
+                        drain_sleep.as_mut().reset(Instant::now() + DRAIN_WAIT);
+                        continue;
+                    }
                     return CloseReason::ServerShutdown;
                 }
-                _ = self.shared.out.wait_done() => {
+                _ = &mut drain_sleep, if draining => return CloseReason::ServerShutdown,
+                _ = self.shared.out.wait_done(), if !draining => {
                     return match self.shared.out.failure() {
                         Some(OutboundFailure::SlowConsumerPending) => CloseReason::SlowConsumerPendingBytes,
                         Some(OutboundFailure::SlowConsumerDeadline) => CloseReason::SlowConsumerWriteDeadline,
@@ -322,6 +354,7 @@ impl Conn {
                 }
                 r = reader.read_buf(&mut buf) => {
                     match r {
+                        Ok(0) if draining => return CloseReason::ServerShutdown,
                         Ok(0) => return CloseReason::ClientClosed,
                         Err(_) => return CloseReason::ReadError,
                         Ok(_) => {}

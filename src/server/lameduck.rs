@@ -10,6 +10,11 @@
 //! duration divided by the number of clients, at most 1 s, each sleep a random
 //! value between half the interval and the interval). Routes stay up until the
 //! caller shuts the server down, so traffic in flight still drains.
+//!
+//! Unlike nats-server, a client is closed gracefully: its socket is shut for
+//! writing (it sees the end of the stream and reconnects to another node) and
+//! what it had already sent is still read and routed until it closes its side,
+//! so a publisher moving to another node loses nothing on the way.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -59,7 +64,9 @@ impl ServerHandle {
             clients.len(),
         );
         for (i, c) in clients.iter().enumerate() {
-            c.kill();
+            // Graceful: the client sees the close and reconnects elsewhere,
+            // and what it published meanwhile is still read and routed.
+            c.drain();
             if i + 1 == clients.len() {
                 break;
             }
