@@ -602,3 +602,99 @@ async fn protocol_errors_close_the_route() {
     assert!(p.wire.closed().await.is_empty());
     t.shutdown().await;
 }
+
+/// The next line (PINGs answered), `None` at EOF or after `wait`.
+async fn next_or_eof(w: &mut Wire, wait: Duration) -> Option<String> {
+    w.try_line(wait).await
+}
+
+/// Whether `w` reaches EOF within `wait` (PINGs answered, other lines skipped).
+async fn eof_within(w: &mut Wire, wait: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mut l = String::new();
+        match tokio::time::timeout(left, w.r.read_line(&mut l)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {
+                if l == "PING\r\n" {
+                    w.send(b"PONG\r\n").await;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_connection_from_the_same_peer_takes_over_without_loss() {
+    let t = node().await;
+    let port = t.cluster_addr().unwrap().port();
+    let mut c = raw_client(&t).await;
+
+    // The peer's first connection, registered, with interest.
+    let mut p = peer(&t, "P", "").await;
+    p.wire.send(b"RS+ $G foo\r\n").await;
+    p.wire.sync().await;
+    c.send(b"PUB foo 1\r\n1\r\n").await;
+    assert_eq!(p.wire.msg().await, "RMSG $G foo 1\r\n1\r\n");
+
+    // A second connection claiming the same server id (as when both ends
+    // dialed each other): tracebus keeps exactly one of them.
+    let mut second = Wire::connect(port).await;
+    second.line().await; // INFO
+    second
+        .send(
+            format!(
+                "CONNECT {{\"verbose\":false,\"headers\":true,\"name\":\"{}\",\"cluster\":\"C1\"}}\r\n",
+                p.id
+            )
+            .as_bytes(),
+        )
+        .await;
+    second
+        .send(peer_info(&p.id, "P", 40000, "").as_bytes())
+        .await;
+    // A real peer sends its interest on the connection it keeps.
+    second.send(b"RS+ $G foo\r\n").await;
+    second.sync().await;
+    assert_eq!(t.num_routes(), 1);
+
+    // Every message goes out exactly once, over one connection or the other,
+    // while one of them is retired (PINGs answered on both).
+    let mut got = Vec::new();
+    for i in 2..=40u32 {
+        c.send(format!("PUB foo {}\r\n{i}\r\n", i.to_string().len()).as_bytes())
+            .await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.len() < 39 && tokio::time::Instant::now() < deadline {
+        for w in [&mut p.wire, &mut second] {
+            if let Some(l) = next_or_eof(w, Duration::from_millis(50)).await {
+                if l.starts_with("RMSG") {
+                    let n: usize = l.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+                    let body = w.bytes(n + 2).await;
+                    got.push(
+                        String::from_utf8(body)
+                            .unwrap()
+                            .trim_end()
+                            .parse::<u32>()
+                            .unwrap(),
+                    );
+                }
+            }
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        (2..=40).collect::<Vec<_>>(),
+        "each message exactly once"
+    );
+    // tracebus shut exactly one of the two (once the other answered a PING).
+    let a = eof_within(&mut p.wire, Duration::from_secs(3)).await;
+    let b = eof_within(&mut second, Duration::from_secs(3)).await;
+    assert!(a ^ b, "one connection retired: {a} {b}");
+    t.shutdown().await;
+}

@@ -355,6 +355,7 @@ impl Cluster {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err("Server Shutdown");
         }
+        let mut retire_after_confirm: Option<Arc<RouteConn>> = None;
         if let Some(existing) = st.routes.get(&info.server_id).cloned() {
             // Two connections to one server (both sides dialed, or two URLs
             // for it). Both ends pick the same one: the connection dialed by
@@ -390,14 +391,38 @@ impl Cluster {
                 info.server_id,
                 keep.cid
             );
+            route.set_peer(&info.server_id);
             if !keep_new {
-                return Err("Duplicate Route");
+                // The new one stands by (not used for sending, but what the
+                // peer sends on it is still read) until the registered one
+                // answers a PING: then both ends have exchanged their
+                // interest on it, and the standby is shut.
+                drop_conn.set_retired();
+                {
+                    let mut m = route.meta.lock();
+                    m.remote_id = info.server_id.clone();
+                    m.remote_name = info.server_name.clone();
+                }
+                let n = existing.ping();
+                let prev = existing
+                    .meta
+                    .lock()
+                    .retire_on_pong
+                    .replace((route.clone(), n));
+                if let Some((older, _)) = prev {
+                    older.retire();
+                }
+                return Ok(());
             }
-            // The new connection replaces the registered one: stop writing to
-            // the old one at once so no message goes out twice.
-            drop_conn.out.close();
-            drop_conn.kill();
+            // The new one replaces the registered one, which keeps working
+            // until the new one is confirmed (see above); messages go over one
+            // of them only (same peer key).
             st.routes.remove(&info.server_id);
+            let prev = existing.meta.lock().retire_on_pong.take();
+            if let Some((older, _)) = prev {
+                older.retire();
+            }
+            retire_after_confirm = Some(drop_conn.clone());
         }
         if st
             .routes
@@ -420,12 +445,16 @@ impl Cluster {
         } else {
             info.ip.clone()
         };
+        route.set_peer(&info.server_id);
         {
             let mut m = route.meta.lock();
             m.remote_id = info.server_id.clone();
             m.remote_name = info.server_name.clone();
             m.connect_urls = info.connect_urls.clone();
             m.ldm = info.ldm;
+            m.route_addr = RouteUrl::parse(&gossip_ip)
+                .map(|u| u.host_port())
+                .unwrap_or_default();
             m.registered = true;
             if m.url.is_none() {
                 m.url = RouteUrl::parse(&gossip_ip).ok().map(|mut u| {
@@ -451,6 +480,10 @@ impl Cluster {
         }
         if !out.is_empty() {
             route.out.send_now(&out);
+        }
+        if let Some(old) = retire_after_confirm {
+            let n = route.ping();
+            route.meta.lock().retire_on_pong = Some((old, n));
         }
 
         // Tell the other peers about this one so they dial it.
@@ -581,6 +614,7 @@ impl Cluster {
         loop {
             if self.shutting_down.load(Ordering::Acquire)
                 || self.state.lock().self_urls.contains(&key)
+                || self.adopt_connected(&url, explicit)
             {
                 break;
             }
@@ -619,6 +653,26 @@ impl Cluster {
         self.state.lock().soliciting.remove(&key);
     }
 
+    /// When a registered route already leads to the server at `url` (it
+    /// dialed us first, e.g. after a restart), that route takes over the
+    /// redialing duty of `url` instead of a second connection being made.
+    fn adopt_connected(&self, url: &RouteUrl, explicit: bool) -> bool {
+        let key = url.host_port();
+        let st = self.state.lock();
+        for r in st.routes.values() {
+            let mut m = r.meta.lock();
+            if m.route_addr == key {
+                if !m.solicited || (explicit && !m.explicit) {
+                    m.solicited = true;
+                    m.explicit |= explicit;
+                    m.url = Some(url.clone());
+                }
+                return true;
+            }
+        }
+        false
+    }
+
     /// A route connection ended: unregister it, update the client URLs, and
     /// redial if it was dialed (or marked to retry) and the peer is gone.
     pub(crate) fn route_closed(
@@ -628,6 +682,10 @@ impl Cluster {
         route: &Arc<RouteConn>,
     ) {
         let meta = route.meta.lock().clone();
+        if let Some((standby, _)) = &meta.retire_on_pong {
+            // Not confirmed: the duplicate goes too (redialing restores one).
+            standby.kill();
+        }
         let mut st = self.state.lock();
         st.all.remove(&route.cid);
         let mut urls_changed = false;
@@ -940,10 +998,17 @@ fn interface_ips() -> Vec<IpAddr> {
 /// weight (the number of members behind the route).
 #[inline]
 pub(crate) fn pick_route_member(members: &[SubRef]) -> Option<&Arc<RouteSub>> {
+    let weight = |r: &RouteSub| {
+        if r.route.is_retired() {
+            0
+        } else {
+            u64::from(r.weight())
+        }
+    };
     let mut total: u64 = 0;
     for m in members {
         if let SubRef::Route(r) = m {
-            total += u64::from(r.weight());
+            total += weight(r);
         }
     }
     if total == 0 {
@@ -952,7 +1017,7 @@ pub(crate) fn pick_route_member(members: &[SubRef]) -> Option<&Arc<RouteSub>> {
     let mut pick = fastrand::u64(..total);
     for m in members {
         if let SubRef::Route(r) = m {
-            let w = u64::from(r.weight());
+            let w = weight(r);
             if pick < w {
                 return Some(r);
             }
@@ -998,9 +1063,13 @@ impl RouteTargets {
     /// index into the result's queues) that picked it.
     #[inline]
     pub(crate) fn add(&mut self, mark: Mark, sub: &Arc<RouteSub>, group: Option<usize>) {
+        if sub.route.is_retired() {
+            return;
+        }
+        let peer = sub.route.peer_key();
         let idx = match self.targets[mark.targets..]
             .iter()
-            .position(|t| Arc::ptr_eq(&t.route, &sub.route))
+            .position(|t| t.route.peer_key() == peer)
         {
             Some(i) => mark.targets + i,
             None => {

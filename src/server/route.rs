@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,9 +51,11 @@ const ROUTE_CACHE_ENTRIES: usize = 256;
 const FIRST_PING: Duration = Duration::from_secs(1);
 /// Bound on how long teardown waits for queued bytes to leave.
 const FINAL_FLUSH_WAIT: Duration = Duration::from_secs(2);
+/// How long a retired duplicate route is read after it was shut for writing.
+const RETIRE_DRAIN: Duration = Duration::from_secs(5);
 
 /// What the cluster knows about one route connection, beyond its socket.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct RouteMeta {
     /// The peer's server id (from CONNECT or INFO).
     pub remote_id: String,
@@ -73,6 +75,12 @@ pub(crate) struct RouteMeta {
     pub ldm: bool,
     /// Registered in the cluster's route table.
     pub registered: bool,
+    /// The peer's route listener as we would dial it (`host:port`).
+    pub route_addr: String,
+    /// A duplicate connection to the same peer, retired once this one has
+    /// answered the given number of PINGs (then both ends are known to have
+    /// exchanged their interest on this one).
+    pub retire_on_pong: Option<(Arc<RouteConn>, u64)>,
 }
 
 /// The part of a route connection that other tasks touch: its outbound queue
@@ -86,6 +94,14 @@ pub(crate) struct RouteConn {
     pub local: SocketAddr,
     /// The peer accepts `HMSG` (its INFO/CONNECT said `headers`).
     pub headers: AtomicBool,
+    /// Superseded by another connection to the same peer: publishers skip
+    /// it; it is shut for writing and read until the peer closes it.
+    retired: AtomicBool,
+    /// Identifies the peer server (hash of its id): connections to the same
+    /// peer count as one route when a message is routed.
+    peer_key: AtomicU64,
+    /// PINGs sent so far (timer and confirmation).
+    pub pings_sent: AtomicU64,
     pub meta: Mutex<RouteMeta>,
     kill: Notify,
     killed: AtomicBool,
@@ -99,10 +115,51 @@ impl RouteConn {
             peer,
             local,
             headers: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+            peer_key: AtomicU64::new(0),
+            pings_sent: AtomicU64::new(0),
             meta: Mutex::new(RouteMeta::default()),
             kill: Notify::new(),
             killed: AtomicBool::new(false),
         }
+    }
+
+    #[inline]
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub fn peer_key(&self) -> u64 {
+        self.peer_key.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_peer(&self, server_id: &str) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        server_id.hash(&mut h);
+        // 0 means "unknown".
+        self.peer_key.store(h.finish() | 1, Ordering::Relaxed);
+    }
+
+    /// Stops routing messages over this connection (another one to the same
+    /// peer took over).
+    pub(crate) fn set_retired(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    /// Retires the connection and shuts it for writing once its queue is out;
+    /// the reader keeps reading until the peer closes its side.
+    pub(crate) fn retire(&self) {
+        self.set_retired();
+        self.out.close();
+    }
+
+    /// Sends a PING; returns how many have been sent on this connection.
+    pub(crate) fn ping(&self) -> u64 {
+        let n = self.pings_sent.fetch_add(1, Ordering::AcqRel) + 1;
+        self.out.send_now(PING);
+        n
     }
 
     /// Asks the connection to close; queued bytes are still written.
@@ -201,6 +258,7 @@ pub(crate) async fn run(
         registered: false,
         verbose: false,
         pings_out: 0,
+        pongs: 0,
         remote: HashMap::new(),
         key: Vec::new(),
         accounts: HashMap::new(),
@@ -229,6 +287,8 @@ struct RouteReader {
     /// The peer asked for `+OK` after RS+, RS- and RMSG.
     verbose: bool,
     pings_out: u32,
+    /// PONGs received.
+    pongs: u64,
     /// Remote interest by `account subject[ queue]`.
     remote: HashMap<Box<[u8]>, Arc<RouteSub>>,
     /// Scratch for building keys of `remote`.
@@ -256,6 +316,9 @@ impl RouteReader {
         let auth_deadline = Instant::now() + auth_timeout;
         let auth_sleep = tokio::time::sleep_until(auth_deadline);
         tokio::pin!(auth_sleep);
+        let mut draining = false;
+        let drain_sleep = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(drain_sleep);
         loop {
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(READ_CAPACITY);
@@ -264,7 +327,15 @@ impl RouteReader {
             tokio::select! {
                 biased;
                 _ = self.route.kill.notified() => return "Server Shutdown",
-                _ = self.route.out.wait_done() => {
+                _ = &mut drain_sleep, if draining => return "Duplicate Route",
+                _ = self.route.out.wait_done(), if !draining => {
+                    if self.route.is_retired() && self.route.out.failure().is_none() {
+                        // Superseded: read what the peer still sends until it
+                        // closes this connection too.
+                        draining = true;
+                        drain_sleep.as_mut().reset(Instant::now() + RETIRE_DRAIN);
+                        continue;
+                    }
                     return match self.route.out.failure() {
                         Some(OutboundFailure::SlowConsumerPending) => "Slow Consumer (Pending Bytes)",
                         Some(OutboundFailure::SlowConsumerDeadline) => "Slow Consumer (Write Deadline)",
@@ -281,7 +352,7 @@ impl RouteReader {
                         return "Stale Connection";
                     }
                     self.pings_out += 1;
-                    self.route.out.send_now(PING);
+                    self.route.ping();
                 }
                 r = reader.read_buf(&mut buf) => {
                     match r {
@@ -351,7 +422,25 @@ impl RouteReader {
             RouteOp::Connect(json) => self.connect(json)?,
             RouteOp::Info(json) => self.info(json)?,
             RouteOp::Ping => self.route.out.send_now(PONG),
-            RouteOp::Pong => self.pings_out = 0,
+            RouteOp::Pong => {
+                self.pings_out = 0;
+                self.pongs += 1;
+                let mut m = self.route.meta.lock();
+                if m.retire_on_pong
+                    .as_ref()
+                    .is_some_and(|(_, n)| self.pongs >= *n)
+                {
+                    let (old, _) = m.retire_on_pong.take().expect("checked");
+                    drop(m);
+                    tracing::debug!(
+                        "{} - rid:{} - retiring duplicate route rid:{}",
+                        self.route.peer,
+                        self.route.cid,
+                        old.cid
+                    );
+                    old.retire();
+                }
+            }
             RouteOp::Ok => {}
             RouteOp::Err(text) => {
                 tracing::error!(
@@ -520,13 +609,11 @@ impl RouteReader {
             );
             return Err("Duplicate Server Name");
         }
-        match self.cluster.register(&self.server, &self.route, &info) {
-            Ok(()) => {
-                self.registered = true;
-                Ok(())
-            }
-            Err(why) => Err(why),
-        }
+        // Registered, or kept as a standby duplicate until the registered
+        // connection is confirmed (either way the handshake is done).
+        self.cluster.register(&self.server, &self.route, &info)?;
+        self.registered = true;
+        Ok(())
     }
 
     fn account(&mut self, name: &[u8]) -> Option<Arc<Account>> {
