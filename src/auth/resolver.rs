@@ -279,20 +279,44 @@ impl DirResolver {
 }
 
 impl UrlResolver {
+    /// nats-server fetches the base URL when it starts and refuses to run
+    /// unless that answers 200.
+    pub fn check(&self) -> Result<(), ResolveError> {
+        self.get(&self.base).map(|_| ())
+    }
+
     fn fetch(&self, account: &str) -> Result<String, ResolveError> {
-        let url = format!("{}{account}", self.base);
+        self.get(&format!("{}{account}", self.base))
+    }
+
+    fn get(&self, url: &str) -> Result<String, ResolveError> {
         let fail = |reason: String| ResolveError::Fetch {
-            url: url.clone(),
+            url: url.to_owned(),
             reason,
         };
-        let (status, body) = http_get(&url, self.timeout).map_err(fail)?;
+        let (status, body) = http_get(url, self.timeout).map_err(fail)?;
         if status != 200 {
-            return Err(fail(format!("status {status}")));
+            return Err(fail(status_text(status)));
         }
         String::from_utf8(body)
             .map(|s| s.trim().to_owned())
             .map_err(|_| fail("the answer is not text".into()))
     }
+}
+
+/// `404 Not Found`, as Go's `resp.Status` reads.
+fn status_text(code: u16) -> String {
+    let phrase = match code {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "",
+    };
+    format!("{code} {phrase}").trim_end().to_owned()
 }
 
 /// `GET url` over HTTP/1.1: (status code, body). The whole exchange,

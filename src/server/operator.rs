@@ -240,6 +240,10 @@ impl OperatorState {
         })?;
         let resolver = Resolver::from_options(&resolver_opts)
             .map_err(|e| ConfigError::new(ErrorKind::Invalid, e.to_string()))?;
+        if let Resolver::Url(u) = &resolver {
+            run_blocking(|| u.check())
+                .map_err(|e| ConfigError::new(ErrorKind::Invalid, e.to_string()))?;
+        }
         for p in &t.preload {
             match trust.verify_account(&p.jwt, Some(&p.account), Some(jwt::now_unix())) {
                 Ok(_) => {}
