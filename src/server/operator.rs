@@ -394,14 +394,14 @@ impl OperatorState {
             .verify_account(&token, Some(key), Some(now))
             .map_err(|e| e.to_string())?;
         let info = Arc::new(AccountInfo::new(&token, claims));
-        let account = match server.accounts.get(key) {
-            Some(a) => a.value().clone(),
-            None => {
-                let a = Arc::new(Account::new(key));
-                server.accounts.insert(a.name.clone(), a.clone());
-                a
-            }
-        };
+        // Atomic get-or-insert: a route may have registered it (remote
+        // interest) before any local user.
+        let account = server
+            .accounts
+            .entry(Arc::from(key))
+            .or_insert_with(|| Arc::new(Account::new(key)))
+            .value()
+            .clone();
         let entry = Arc::new(JwtAccount {
             account,
             info: RwLock::new(info.clone()),
@@ -713,6 +713,10 @@ impl OperatorState {
                         subject: filter.clone().into(),
                     }));
                     let _ = exporter.account.sublist.insert(&filter, None, responses);
+                    // Responses from other nodes' responders come back here.
+                    if let Some(c) = &server.cluster {
+                        c.local_interest(&exporter.account.name, &filter, None, 1);
+                    }
                 }
             }
             ExportType::Unknown => return Err("import has no type".into()),

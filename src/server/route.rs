@@ -621,7 +621,21 @@ impl RouteReader {
             return Some(a.clone());
         }
         let text = std::str::from_utf8(name).ok()?;
-        let acc = self.server.find_account(text)?;
+        let acc = match self.server.find_account(text) {
+            Some(a) => a,
+            // Operator mode: accounts load on first use, and the peer's
+            // clients may use one before ours do. Keep its interest in a
+            // registered (empty) account, which loading it later adopts, as
+            // nats-server does with non-memory resolvers.
+            None if self.server.operator.is_some() && is_account_key(text) => self
+                .server
+                .accounts
+                .entry(Arc::from(text))
+                .or_insert_with(|| Arc::new(Account::new(text)))
+                .value()
+                .clone(),
+            None => return None,
+        };
         self.accounts.insert(name.into(), acc.clone());
         Some(acc)
     }
@@ -837,6 +851,11 @@ fn deliver_queues(
             }
         }
     }
+}
+
+/// An account public key (`A...`, 56 characters, valid checksum).
+fn is_account_key(s: &str) -> bool {
+    s.len() == 56 && s.starts_with('A') && nkeys::KeyPair::from_public_key(s).is_ok()
 }
 
 /// Dials a route URL with a bound on the connect time.

@@ -1,8 +1,9 @@
 //! Interop (b): an operator, accounts and users made with `tracebus-tools`
-//! are accepted by nats-server 2.9 in operator mode, and what they should
-//! not be allowed is refused. Needs `nats-server` (set `NATS_SERVER` or
-//! install it at /usr/sbin/nats-server), hence `#[ignore]`; CI runs the
-//! ignored tests with nats-server installed.
+//! are accepted by tracebus and by nats-server 2.9 in operator mode (the
+//! same configuration and the same creds files), and what they should not
+//! be allowed is refused. The nats-server variants need `nats-server` (set
+//! `NATS_SERVER` or install it at /usr/sbin/nats-server), hence `#[ignore]`;
+//! CI runs the ignored tests with nats-server installed.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -53,23 +54,52 @@ impl Tools {
     }
 }
 
-struct NatsServer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
+/// Which server a scenario runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Tracebus,
+    NatsServer,
 }
 
-impl NatsServer {
-    /// Starts nats-server with `conf` plus a random loopback port.
-    fn start(conf: &str) -> NatsServer {
+/// A server started from a configuration text plus a random loopback port.
+struct Server {
+    child: Option<Child>,
+    _tracebus: Option<tracebus::server::ServerHandle>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(kind: Kind, conf: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.conf");
+        std::fs::write(&path, conf).unwrap();
+        Self::start_file(kind, &path, dir).await
+    }
+
+    /// Starts from a configuration file as it is, on 127.0.0.1 and a
+    /// random port (set by the command line for nats-server).
+    async fn start_file(kind: Kind, path: &Path, dir: tempfile::TempDir) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let path = dir.path().join("server.conf");
-        std::fs::write(&path, format!("{conf}\nhost: 127.0.0.1\nport: {port}\n")).unwrap();
+        if kind == Kind::Tracebus {
+            let mut opts = tracebus::config::Options::from_file(path)
+                .unwrap_or_else(|e| panic!("tracebus refuses {}: {e}", path.display()));
+            opts.host = "127.0.0.1".into();
+            opts.port = i32::from(port);
+            let handle = tracebus::server::Server::start(opts)
+                .await
+                .unwrap_or_else(|e| panic!("tracebus does not start: {e}"));
+            return Server {
+                child: None,
+                _tracebus: Some(handle),
+                port,
+                dir,
+            };
+        }
         let bin = std::env::var("NATS_SERVER").unwrap_or_else(|_| {
             if Path::new("/usr/sbin/nats-server").exists() {
                 "/usr/sbin/nats-server".into()
@@ -80,15 +110,17 @@ impl NatsServer {
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new(bin)
             .arg("-c")
-            .arg(&path)
+            .arg(path)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("nats-server not found (set NATS_SERVER)");
-        let s = NatsServer {
-            child,
+        let s = Server {
+            child: Some(child),
+            _tracebus: None,
             port,
-            _dir: dir,
+            dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -107,14 +139,16 @@ impl NatsServer {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 }
 
-impl Drop for NatsServer {
+impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -147,9 +181,18 @@ async fn round_trip(sub: &async_nats::Client, publ: &async_nats::Client, subject
     panic!("no message on {subject} within 5s");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs nats-server"]
 async fn tools_made_chain_is_accepted_by_nats_server() {
+    tools_made_chain_is_accepted(Kind::NatsServer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_made_chain_is_accepted_by_tracebus() {
+    tools_made_chain_is_accepted(Kind::Tracebus).await;
+}
+
+async fn tools_made_chain_is_accepted(kind: Kind) {
     let dir = tempfile::tempdir().unwrap();
     let t = Tools::new(dir.path());
     t.ok(&["operator", "init", "op", "--signing-key"]);
@@ -201,7 +244,7 @@ async fn tools_made_chain_is_accepted_by_nats_server() {
     ]);
     t.ok(&["user", "add", "dan", "-a", "beta"]);
     let conf = t.ok(&["generate", "config"]);
-    let server = NatsServer::start(&conf);
+    let server = Server::start(kind, &conf).await;
 
     let alice = connect(&server.url(), &t.creds("alice", "acme"))
         .await
@@ -280,9 +323,18 @@ async fn tools_made_chain_is_accepted_by_nats_server() {
     sys.flush().await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs nats-server"]
 async fn nats_server_refuses_what_the_operator_did_not_sign() {
+    refuses_what_the_operator_did_not_sign(Kind::NatsServer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracebus_refuses_what_the_operator_did_not_sign() {
+    refuses_what_the_operator_did_not_sign(Kind::Tracebus).await;
+}
+
+async fn refuses_what_the_operator_did_not_sign(kind: Kind) {
     let dir = tempfile::tempdir().unwrap();
     let t = Tools::new(&dir.path().join("good"));
     t.ok(&["operator", "init", "op"]);
@@ -300,7 +352,7 @@ async fn nats_server_refuses_what_the_operator_did_not_sign() {
 
     t.ok(&["user", "revoke", "eve", "-a", "acme"]);
     let conf = t.ok(&["generate", "config"]);
-    let server = NatsServer::start(&conf);
+    let server = Server::start(kind, &conf).await;
 
     let alice = t.creds("alice", "acme");
     connect(&server.url(), &alice)
@@ -356,9 +408,18 @@ async fn nats_server_refuses_what_the_operator_did_not_sign() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs nats-server"]
-async fn push_updates_a_full_resolver() {
+async fn push_updates_a_full_resolver_of_nats_server() {
+    push_updates_a_full_resolver(Kind::NatsServer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_updates_a_full_resolver_of_tracebus() {
+    push_updates_a_full_resolver(Kind::Tracebus).await;
+}
+
+async fn push_updates_a_full_resolver(kind: Kind) {
     let dir = tempfile::tempdir().unwrap();
     let t = Tools::new(&dir.path().join("store"));
     t.ok(&["operator", "init", "op"]);
@@ -369,7 +430,7 @@ async fn push_updates_a_full_resolver() {
         "--full-resolver",
         jwt_dir.to_str().unwrap(),
     ]);
-    let server = NatsServer::start(&conf);
+    let server = Server::start(kind, &conf).await;
 
     // An account created after the server started is unknown to it...
     t.ok(&["account", "add", "late"]);
@@ -399,4 +460,98 @@ async fn push_updates_a_full_resolver() {
         assert!(Instant::now() < deadline, "revoked user still accepted");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The README's operator walkthrough with `conf/operator.conf` as
+/// committed: an operator, two team accounts, a tracer and a viewer, the
+/// trust settings generated next to the conf, then traces flow on each
+/// server in `kinds` with the same creds files.
+async fn readme_walkthrough(kinds: &[Kind]) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tools::new(&dir.path().join("store"));
+    t.ok(&["operator", "init", "tracebus-op", "--signing-key"]);
+    t.ok(&["account", "add", "checkout"]);
+    t.ok(&["account", "add", "payments"]);
+    t.ok(&[
+        "user",
+        "add",
+        "tracer",
+        "--account",
+        "checkout",
+        "--allow-pub",
+        "trace.checkout.>",
+        "--allow-sub",
+        "trace.ctl.checkout.>",
+    ]);
+    t.ok(&[
+        "user",
+        "add",
+        "viewer",
+        "--account",
+        "checkout",
+        "--allow-sub",
+        "trace.checkout.>",
+        "--allow-sub",
+        "_INBOX.>",
+        "--allow-pub",
+        "trace.ctl.checkout.>",
+    ]);
+    t.ok(&["user", "add", "viewer", "--account", "payments"]);
+    let conf_dir = dir.path().join("conf");
+    std::fs::create_dir(&conf_dir).unwrap();
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/operator.conf");
+    std::fs::copy(&committed, conf_dir.join("operator.conf")).unwrap();
+    let jwt_dir = dir.path().join("jwt");
+    t.ok(&[
+        "generate",
+        "config",
+        "--full-resolver",
+        jwt_dir.to_str().unwrap(),
+        "-o",
+        conf_dir.join("operator-trust.conf").to_str().unwrap(),
+    ]);
+    let tracer = t.creds("tracer", "checkout");
+    let viewer = t.creds("viewer", "checkout");
+    let other_team = t.creds("viewer", "payments");
+    for &kind in kinds {
+        let server = Server::start_file(
+            kind,
+            &conf_dir.join("operator.conf"),
+            tempfile::tempdir().unwrap(),
+        )
+        .await;
+        let who = |e: String| format!("{kind:?}: {e}\n{}", server.log());
+        let tr = connect(&server.url(), &tracer)
+            .await
+            .unwrap_or_else(|e| panic!("tracer refused by {}", who(e)));
+        let vw = connect(&server.url(), &viewer)
+            .await
+            .unwrap_or_else(|e| panic!("viewer refused by {}", who(e)));
+        let pay = connect(&server.url(), &other_team)
+            .await
+            .unwrap_or_else(|e| panic!("payments viewer refused by {}", who(e)));
+        let mut elsewhere = pay.subscribe("trace.>").await.unwrap();
+        pay.flush().await.unwrap();
+        round_trip(&vw, &tr, "trace.checkout.host1.4242.log").await;
+        // The viewer steers tracers; the tracer hears it.
+        round_trip(&tr, &vw, "trace.ctl.checkout.host1.4242").await;
+        // Another team's account sees none of it.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), elsewhere.next())
+                .await
+                .is_err(),
+            "{kind:?}: payments saw checkout's traces"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_walkthrough_on_tracebus() {
+    readme_walkthrough(&[Kind::Tracebus]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn readme_walkthrough_same_creds_on_tracebus_and_nats_server() {
+    readme_walkthrough(&[Kind::Tracebus, Kind::NatsServer]).await;
 }
