@@ -134,7 +134,7 @@ async fn queue_group_delivers_each_message_once_and_spreads_load() {
         per_member[i] += 1;
     }
     for c in &clients {
-        sync(&c).await;
+        sync(c).await;
     }
     // No duplicates: nothing further arrives after all were seen once.
     let extra = tokio::time::timeout(Duration::from_millis(300), streams.next()).await;
