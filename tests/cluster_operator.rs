@@ -100,8 +100,13 @@ async fn jwt_accounts_work_and_stay_isolated_across_nodes() {
     }
 
     // beta requests acme's service from node 2; the responder is on node 1.
+    let before = subs_in(&nodes[1], &acme);
     let mut svc = a1.subscribe("svc.echo").await.unwrap();
     a1.flush().await.unwrap();
+    wait_until("service interest on node 2", || {
+        subs_in(&nodes[1], &acme) > before
+    })
+    .await;
     let responder = {
         let a1 = a1.clone();
         tokio::spawn(async move {
