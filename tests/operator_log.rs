@@ -112,6 +112,24 @@ async fn refusals_are_logged_with_their_reason() {
     let mut chain = Chain::new();
     let acme = chain.add_account("acme", |_| {});
     let beta = chain.add_account("beta", |a| a.limits.disallow_bearer = true);
+    // An account signed by an operator nobody trusts, preloaded anyway,
+    // and a user of it.
+    let rogue = KeyType::Account.generate();
+    let rogue_claims = jwt::Claims::new(
+        rogue.public_key(),
+        "rogue",
+        jwt::Nats::Account(jwt::Account::new()),
+    );
+    let rogue_jwt = jwt::encode(&rogue_claims, &KeyType::Operator.generate()).unwrap();
+    chain.extra_preload.push((rogue.public_key(), rogue_jwt));
+    let rogue_user = {
+        let ukp = KeyType::User.generate();
+        let c = jwt::Claims::new(ukp.public_key(), "r", jwt::Nats::User(Default::default()));
+        Creds {
+            jwt: jwt::encode(&c, &rogue).unwrap(),
+            seed: ukp.seed().unwrap(),
+        }
+    };
     let revoked = chain.user(&acme, "eve", |_| {});
     let now = jwt::now_unix();
     chain.edit(&acme, |c| {
@@ -146,6 +164,21 @@ async fn refusals_are_logged_with_their_reason() {
         sec,
     )
     .await;
+    let tampered = {
+        let u = chain.user(&acme, "mallory", |_| {});
+        let mut parts: Vec<String> = u.jwt.split('.').map(str::to_owned).collect();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&b64.decode(&parts[1]).unwrap()).unwrap();
+        payload["name"] = serde_json::json!("root");
+        parts[1] = b64.encode(serde_json::to_vec(&payload).unwrap());
+        Creds {
+            jwt: parts.join("."),
+            seed: u.seed,
+        }
+    };
+    check(&s, &tampered, true, "does not verify against issuer", sec).await;
+    check(&s, &rogue_user, true, "is not a trusted operator key", sec).await;
     let mut other = chain.clone();
     let gone = other.add_account("gone", |_| {});
     let orphan = other.user(&gone, "g", |_| {});

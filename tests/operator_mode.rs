@@ -107,10 +107,13 @@ async fn refusals(s: &ConfServer, fx: &Fx) {
     let now = jwt::now_unix();
     let ch = &fx.chain;
     let v = auth_violation();
-    let [rogue_user, revoked, revoked_all, later] = [0, 1, 2, 3].map(|i| fx.users[i].clone());
+    let [rogue_user, revoked, revoked_all, later, over_limit] =
+        [0, 1, 2, 3, 4].map(|i| fx.users[i].clone());
 
     // A user of an account signed by an operator nobody trusts.
     assert_eq!(refused(s, &rogue_user).await, v, "untrusted operator");
+    // A user of an account whose JWT breaks its own limits (imports).
+    assert_eq!(refused(s, &over_limit).await, v, "account over its limits");
     // A user claiming acme but signed by a key acme does not know.
     let stranger = KeyType::Account.generate();
     let forged = ch.user_signed_by(&fx.acme, &stranger, "forged", |_| {});
@@ -265,7 +268,18 @@ fn refusals_fx() -> Fx {
                 seed: ukp.seed().unwrap(),
             }
         };
-        vec![rogue_user, revoked, revoked_all, later]
+        // An account with more imports than its limits allow.
+        let over = ch.add_account("over", |a| {
+            a.limits.imports = 0;
+            a.imports.push(jwt::Import {
+                subject: "x".into(),
+                account: acme.to_owned(),
+                kind: ExportType::Stream,
+                ..Default::default()
+            });
+        });
+        let over_limit = ch.user(&over, "o", |_| {});
+        vec![rogue_user, revoked, revoked_all, later, over_limit]
     })
 }
 

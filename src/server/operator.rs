@@ -225,10 +225,11 @@ pub(crate) fn jwt_error_text(e: &JwtError) -> String {
 
 impl OperatorState {
     /// Builds the operator state from validated options; `None` outside
-    /// operator mode. Preloads are verified and stored: an expired one with a
-    /// warning, one that is not trusted or not valid is left out with a
-    /// warning (nats-server starts with such preloads too, and refuses their
-    /// users).
+    /// operator mode. Preloads are verified and stored, those that are
+    /// expired, not trusted or not valid with a warning: like nats-server,
+    /// the server starts and refuses their users (with the reason in the
+    /// log). A full resolver leaves untrusted and invalid ones out of its
+    /// directory, where they could replace a good JWT.
     pub(crate) fn from_options(o: &Options) -> Result<Option<Arc<OperatorState>>, ConfigError> {
         let t = &o.trust;
         if !t.is_operator_mode() {
@@ -253,9 +254,12 @@ impl OperatorState {
                         p.account
                     )
                 }
-                Err(e) => {
+                Err(e) if resolver.is_full() => {
                     tracing::warn!("resolver_preload: account {} left out: {e}", p.account);
                     continue;
+                }
+                Err(e) => {
+                    tracing::warn!("resolver_preload: account {}: {e}", p.account)
                 }
             }
             let stored = if resolver.is_full() {
