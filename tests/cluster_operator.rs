@@ -131,3 +131,60 @@ async fn jwt_accounts_work_and_stay_isolated_across_nodes() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_updates_pushed_to_one_node_reach_every_node() {
+    let mut chain = Chain::new();
+    let acme = chain.add_account("acme", |_| {});
+    let conf = chain.conf_memory();
+    let n1 = start(options("u1", &conf, &[])).await;
+    let n2 = start(options("u2", &conf, &[n1.route_url().unwrap()])).await;
+    let nodes = vec![n1, n2];
+    wait_full_mesh(&nodes).await;
+    // Both nodes serve claim updates (2 subjects each with a MEMORY resolver)
+    // and know of each other's.
+    for n in &nodes {
+        wait_until("claim update subjects", || subs_in(n, &chain.sys_key) == 4).await;
+    }
+    // bob of acme is connected to node 2 only.
+    let bob = chain.user(&acme, "bob", |_| {});
+    let bob_client = async_nats::ConnectOptions::with_credentials(&bob.file_text())
+        .unwrap()
+        .max_reconnects(1)
+        .connect(nodes[1].client_url())
+        .await
+        .unwrap();
+    bob_client.flush().await.unwrap();
+
+    // The system user pushes acme with bob revoked to node 1.
+    let now = jwt::now_unix();
+    let bob_key = bob.public_key();
+    chain.edit(&acme, |c| c.account_mut().unwrap().revoke(bob_key, now));
+    let sys = user(&nodes[0], &chain.sys_user()).await;
+    let inbox = sys.new_inbox();
+    let mut replies = sys.subscribe(inbox.clone()).await.unwrap();
+    sys.publish_with_reply(
+        format!("$SYS.REQ.ACCOUNT.{acme}.CLAIMS.UPDATE"),
+        inbox,
+        chain.account_jwt(&acme).into(),
+    )
+    .await
+    .unwrap();
+    let mut servers = std::collections::HashSet::new();
+    for _ in 0..2 {
+        let m = next_msg(&mut replies).await;
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(v["data"]["code"], 200, "{v}");
+        servers.insert(v["server"]["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(servers.len(), 2, "both nodes applied the update");
+    // Node 2 closed bob.
+    wait_until_async("bob disconnected", || {
+        let c = bob_client.clone();
+        async move { c.connection_state() != async_nats::connection::State::Connected }
+    })
+    .await;
+    for n in nodes {
+        n.shutdown().await;
+    }
+}

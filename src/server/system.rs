@@ -32,6 +32,7 @@ use crate::protocol::client::write_msg;
 
 use super::account::Account;
 use super::client::ClientShared;
+use super::cluster::{pick_route_member, RouteTargets};
 use super::operator::OperatorState;
 use super::outbound::Queued;
 use super::subscription::{Admit, SubRef, Subscription};
@@ -86,6 +87,10 @@ pub(crate) fn start(
             .insert(subject.as_bytes(), None, SubRef::Client(sub.clone()))
             .is_ok()
         {
+            // Claim updates pushed to any node reach every node.
+            if let Some(c) = &server.cluster {
+                c.local_interest(&account.name, subject.as_bytes(), None, 1);
+            }
             subs.push(sub);
         }
     }
@@ -112,10 +117,17 @@ pub(crate) fn start(
             }
         }
         for sub in subs {
-            if sub.close() {
-                let _ = account
+            if sub.close()
+                && account
                     .sublist
-                    .remove(&sub.subject, None, &SubRef::Client(sub.clone()));
+                    .remove(&sub.subject, None, &SubRef::Client(sub.clone()))
+                    .is_ok()
+            {
+                if let Some(server) = weak.upgrade() {
+                    if let Some(c) = &server.cluster {
+                        c.local_interest(&account.name, &sub.subject, None, -1);
+                    }
+                }
             }
         }
         client.out.close();
@@ -308,27 +320,44 @@ fn respond_update(
 
 /// Delivers a message from the server to the subscribers of `subject` in
 /// `account` (plain subscribers, and one member per queue group).
+/// Subscribers on other nodes get it over the routes (a reply to a request
+/// that came in over a route goes back the same way).
 pub(crate) fn publish(account: &Account, subject: &[u8], payload: &[u8]) {
     let result = account.sublist.matches(subject);
+    let mut routes = RouteTargets::default();
+    let mark = routes.mark();
     for e in result.plain.iter() {
-        if let Some(sub) = e.as_client() {
-            deliver(sub, subject, payload);
+        match e {
+            SubRef::Client(sub) => {
+                deliver(sub, subject, payload);
+            }
+            SubRef::Route(r) => routes.add(mark, r, None),
+            SubRef::Import(_) => {}
         }
     }
-    for g in result.queues.iter() {
+    for (gi, g) in result.queues.iter().enumerate() {
         let n = g.members.len();
         if n == 0 {
             continue;
         }
         let start = fastrand::usize(..n);
+        let mut delivered = false;
         for i in 0..n {
             if let Some(sub) = g.members[(start + i) % n].as_client() {
                 if deliver(sub, subject, payload) {
+                    delivered = true;
                     break;
                 }
             }
         }
+        if !delivered {
+            if let Some(r) = pick_route_member(&g.members) {
+                routes.add(mark, r, Some(gi));
+            }
+        }
     }
+    routes.flush(mark, &result, subject, None, None, payload);
+    routes.wake();
 }
 
 fn deliver(sub: &Arc<Subscription>, subject: &[u8], payload: &[u8]) -> bool {
