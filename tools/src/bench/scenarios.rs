@@ -154,14 +154,22 @@ impl CpuMark {
 
     /// Fills the report's CPU fields for the phase from `self` to `end`.
     fn record(&self, end: &CpuMark, msgs: u64, r: &mut Report) {
-        if let (Some(a), Some(b)) = (self.server, end.server) {
-            r.server_cpu_ns = Some(b - a);
-            r.server_cpu_ns_per_msg = Some((b - a) as f64 / msgs.max(1) as f64);
+        // The sums cover live threads only, so a thread that exits during the
+        // phase can make the second reading smaller; the figure is then unknown
+        // rather than a wrapped-around number.
+        if let Some(d) = cpu_delta(self.server, end.server) {
+            r.server_cpu_ns = Some(d);
+            r.server_cpu_ns_per_msg = Some(d as f64 / msgs.max(1) as f64);
         }
-        if let (Some(a), Some(b)) = (self.client, end.client) {
-            r.client_cpu_ns_per_msg = Some((b - a) as f64 / msgs.max(1) as f64);
+        if let Some(d) = cpu_delta(self.client, end.client) {
+            r.client_cpu_ns_per_msg = Some(d as f64 / msgs.max(1) as f64);
         }
     }
+}
+
+/// CPU nanoseconds between two readings, if both exist and did not go down.
+fn cpu_delta(start: Option<u64>, end: Option<u64>) -> Option<u64> {
+    end?.checked_sub(start?)
 }
 
 /// Runs `pub`, `sub`, `pubsub`, `fanout`, `fanin` or `queue`.
@@ -719,9 +727,9 @@ pub async fn conns(p: &Params) -> Result<Report> {
     if got != n {
         errors.push(format!("{got} of {n} connections received the message"));
     }
-    if let (Some(a), Some(c)) = (cpu1, cpu2) {
-        r.server_cpu_ns = Some(c - a);
-        r.server_cpu_ns_per_msg = Some((c - a) as f64 / got.max(1) as f64);
+    if let Some(d) = cpu_delta(cpu1, cpu2) {
+        r.server_cpu_ns = Some(d);
+        r.server_cpu_ns_per_msg = Some(d as f64 / got.max(1) as f64);
     }
     let handshake = Latency::from_histogram(&*handshakes.lock().map_err(|_| anyhow!("poisoned"))?);
     r.conns = Some(ConnsResult {
@@ -734,9 +742,7 @@ pub async fn conns(p: &Params) -> Result<Report> {
         rss_per_conn_bytes: rss0
             .zip(rss1)
             .map(|(a, b)| (b as f64 - a as f64) / n.max(1) as f64),
-        server_cpu_ns_per_conn: cpu0
-            .zip(cpu1)
-            .map(|(a, b)| (b - a) as f64 / n.max(1) as f64),
+        server_cpu_ns_per_conn: cpu_delta(cpu0, cpu1).map(|d| d as f64 / n.max(1) as f64),
         fanout_s,
     });
     r.errors = errors;
