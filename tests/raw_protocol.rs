@@ -817,6 +817,8 @@ async fn check_malformed_args(t: &Target) {
         b"PUB foo a b 1\r\nPING\r\n",
         b"PUB  1\r\nx\r\nPING\r\n",
         b"SUB foo\r\nPING\r\n",
+        // A stray CR and a bare LF: the byte before the LF (the sid) is dropped.
+        b"SUB foo\r1\nPING\r\n",
     ] {
         let mut c = t.quiet_client().await;
         c.send(bad).await;

@@ -366,7 +366,12 @@ fn line<'a>(
     match memchr(b'\n', &buf[start..]) {
         Some(i) => {
             let lf = start + i;
-            let end = if lf > start && buf[lf - 1] == b'\r' {
+            // nats-server drops one byte before the LF once it has seen a CR
+            // anywhere in the arguments, so `SUB foo\r1\n` loses the `1`. Only
+            // bare-LF lines pay for the scan.
+            let end = if lf > start
+                && (buf[lf - 1] == b'\r' || memchr(b'\r', &buf[start..lf]).is_some())
+            {
                 lf - 1
             } else {
                 lf
@@ -971,13 +976,16 @@ mod tests {
         );
         // SUB/UNSUB split at a stray CR, like nats-server.
         assert_eq!(
-            one(b"SUB foo\r1\n"),
+            one(b"SUB foo\r1\r\n"),
             ClientOp::Sub {
                 subject: b"foo",
                 queue: None,
                 sid: b"1"
             }
         );
+        // With a bare LF after a stray CR, nats-server drops the byte before the
+        // LF (here the sid) and closes on the short argument list.
+        assert!(parse(b"SUB foo\r1\n", &Limits::default()).is_err());
         assert_eq!(
             one(b"UNSUB 1\r\n"),
             ClientOp::Unsub {
