@@ -3,44 +3,15 @@
 //! log subscriber that captures everything.)
 
 mod common;
+#[path = "common/log_capture.rs"]
+mod log_capture;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let cap = Capture::default();
-        let writer = cap.clone();
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || writer.clone())
-            .init();
-        cap
-    })
-}
-
-fn logged() -> String {
-    String::from_utf8_lossy(&capture().0.lock().unwrap()).into_owned()
-}
+use log_capture::logged;
 
 /// Sends `connect` and returns (local address, everything read until close).
 async fn attempt(port: u16, connect: &str) -> (String, String) {
@@ -68,7 +39,7 @@ async fn error_line(addr: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connect_is_logged_without_the_secret() {
-    capture();
+    log_capture::install();
     let mut opts = common::test_options();
     opts.authorization.users = vec![tracebus::config::UserOptions {
         user: Some("alice".into()),

@@ -3,6 +3,8 @@
 //! a whole JWT. (Its own test binary: it installs a global log subscriber.)
 
 mod common;
+#[path = "common/log_capture.rs"]
+mod log_capture;
 #[path = "operator_support/mod.rs"]
 mod op;
 #[path = "common/raw.rs"]
@@ -10,8 +12,6 @@ mod raw;
 #[path = "auth_support/mod.rs"]
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -22,36 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tracebus::jwt::{self, KeyType};
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let cap = Capture::default();
-        let writer = cap.clone();
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || writer.clone())
-            .init();
-        cap
-    })
-}
-
-fn logged() -> String {
-    String::from_utf8_lossy(&capture().0.lock().unwrap()).into_owned()
-}
+use log_capture::logged;
 
 /// Connects as `creds`, returns (local address, what came before the close).
 async fn attempt(s: &ConfServer, creds: &Creds, sign: bool) -> (String, String) {
@@ -108,7 +79,7 @@ async fn reason(addr: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_are_logged_with_their_reason() {
-    capture();
+    log_capture::install();
     let mut chain = Chain::new();
     let acme = chain.add_account("acme", |_| {});
     let beta = chain.add_account("beta", |a| a.limits.disallow_bearer = true);
