@@ -147,6 +147,14 @@ impl Close {
     fn silent(reason: CloseReason) -> Self {
         Close { err: None, reason }
     }
+
+    /// Every authentication failure looks the same to the client.
+    fn auth_violation() -> Self {
+        Close::with_err(
+            "Authorization Violation",
+            CloseReason::AuthenticationViolation,
+        )
+    }
 }
 
 /// Entry point for an accepted socket.
@@ -381,10 +389,7 @@ impl Conn {
                 // before authenticating is a violation, garbage included.
                 if let Some(&b) = buf.get(pos) {
                     if b != b'C' && b != b'c' {
-                        break Err(Close::with_err(
-                            "Authorization Violation",
-                            CloseReason::AuthenticationViolation,
-                        ));
+                        break Err(Close::auth_violation());
                     }
                 }
             }
@@ -396,12 +401,7 @@ impl Conn {
                     pos += consumed;
                 }
                 Ok(Parsed::Incomplete { need }) => {
-                    if let Some(need) = need {
-                        let have = buf.len() - pos;
-                        if need > have {
-                            buf.reserve(need - have);
-                        }
-                    }
+                    super::reserve_for_op(buf, pos, need);
                     break Ok(());
                 }
                 Err(e) => break Err(self.parse_failure(&e, &buf[pos..])),
@@ -450,12 +450,7 @@ impl Conn {
                     let id = id.clone();
                     self.bind(id);
                 }
-                _ => {
-                    return Err(Close::with_err(
-                        "Authorization Violation",
-                        CloseReason::AuthenticationViolation,
-                    ))
-                }
+                _ => return Err(Close::auth_violation()),
             }
         }
         match op {
@@ -464,13 +459,7 @@ impl Conn {
                 subject,
                 reply,
                 payload,
-            } => {
-                self.check_publish_subject(subject);
-                if self.publish_permitted(subject) && self.reply_permitted(reply) {
-                    self.ok();
-                    self.publish(subject, reply, None, payload);
-                }
-            }
+            } => self.client_publish(subject, reply, None, payload),
             ClientOp::HPub {
                 subject,
                 reply,
@@ -482,11 +471,7 @@ impl Conn {
                     return Err(Close::silent(CloseReason::ProtocolViolation));
                 }
                 let headers = (!headers.is_empty()).then_some(headers);
-                self.check_publish_subject(subject);
-                if self.publish_permitted(subject) && self.reply_permitted(reply) {
-                    self.ok();
-                    self.publish(subject, reply, headers, payload);
-                }
+                self.client_publish(subject, reply, headers, payload);
             }
             ClientOp::Sub {
                 subject,
@@ -600,17 +585,7 @@ impl Conn {
             };
             match result {
                 Ok(id) => self.bind(id),
-                Err(why) => {
-                    tracing::error!(
-                        "{} - cid:{} - authentication error - {why}",
-                        self.peer,
-                        self.shared.id
-                    );
-                    return Err(Close::with_err(
-                        "Authorization Violation",
-                        CloseReason::AuthenticationViolation,
-                    ));
-                }
+                Err(why) => return Err(self.refuse_login(&why)),
             }
         }
         if let Err(e) = info.validate() {
@@ -824,6 +799,34 @@ impl Conn {
                 .out
                 .send_now(&err_line("Invalid Publish Subject"));
         }
+    }
+
+    /// A PUB or HPUB from the client: the pedantic subject warning, permission
+    /// checks, the verbose `+OK` (before delivery, as nats-server orders it),
+    /// then delivery.
+    fn client_publish(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        self.check_publish_subject(subject);
+        if self.publish_permitted(subject) && self.reply_permitted(reply) {
+            self.ok();
+            self.publish(subject, reply, headers, payload);
+        }
+    }
+
+    /// Logs why a CONNECT was refused (never the secret) and closes with the
+    /// one answer every authentication failure gets.
+    fn refuse_login(&self, why: &dyn std::fmt::Display) -> Close {
+        tracing::error!(
+            "{} - cid:{} - authentication error - {why}",
+            self.peer,
+            self.shared.id
+        );
+        Close::auth_violation()
     }
 
     /// The hot path: match and fan out one message in the connection's account.

@@ -128,6 +128,18 @@ impl ServerShared {
     }
 }
 
+/// Makes room in a connection's read buffer for the rest of a partial op that
+/// starts at `pos` and, as the parser told, will occupy `need` bytes, so a large
+/// payload arrives in a few reads instead of many small ones.
+pub(crate) fn reserve_for_op(buf: &mut bytes::BytesMut, pos: usize, need: Option<usize>) {
+    if let Some(need) = need {
+        let have = buf.len() - pos;
+        if need > have {
+            buf.reserve(need - have);
+        }
+    }
+}
+
 /// A running server.
 pub struct ServerHandle {
     shared: Arc<ServerShared>,

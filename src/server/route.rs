@@ -384,12 +384,7 @@ impl RouteReader {
                     pos += consumed;
                 }
                 Ok(Parsed::Incomplete { need }) => {
-                    if let Some(need) = need {
-                        let have = buf.len() - pos;
-                        if need > have {
-                            buf.reserve(need - have);
-                        }
-                    }
+                    super::reserve_for_op(buf, pos, need);
                     break Ok(());
                 }
                 Err(e) => break Err(self.parse_failure(&e)),

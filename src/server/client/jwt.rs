@@ -39,17 +39,7 @@ impl Conn {
         let result = run_blocking(|| op.authenticate(&server, info, &nonce, peer));
         let (entry, grant) = match result {
             Ok(x) => x,
-            Err(why) => {
-                tracing::error!(
-                    "{} - cid:{} - authentication error - {why}",
-                    self.peer,
-                    self.shared.id
-                );
-                return Err(Close::with_err(
-                    "Authorization Violation",
-                    CloseReason::AuthenticationViolation,
-                ));
-            }
+            Err(why) => return Err(self.refuse_login(&why)),
         };
         let account_info = entry.info();
         let label = if grant.name.is_empty() {
