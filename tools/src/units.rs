@@ -1,6 +1,7 @@
 //! Parsing of the human inputs the JWT commands take: expiries and limits.
 
 use anyhow::{bail, Result};
+use tracebus::auth::times::{civil_from_days, days_from_civil};
 
 /// Parses an expiry into an absolute `exp` (unix seconds) relative to
 /// `now`: a duration `90s`, `30m`, `24h`, `7d`, `2w`, `1y` (365 days), a
@@ -69,31 +70,11 @@ pub fn parse_date(s: &str) -> Option<i64> {
     Some(secs)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
 /// Formats unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (for describe).
 pub fn format_time(ts: i64) -> String {
     let days = ts.div_euclid(86400);
     let rem = ts.rem_euclid(86400);
-    // civil_from_days
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
         rem / 3600,
